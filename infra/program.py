@@ -1,0 +1,46 @@
+"""The Pulumi program: one stack = one Metaflow namespace. ``infra/__main__.py`` (real CLI) and
+``flowstacks synth`` (mock engine) both call :func:`deploy`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pulumi
+
+from infra.components import backend
+from infra.model.deployment import StackContext
+from infra.project import ProjectDir
+from infra.render.artifact import Artifact
+
+
+def client_snippet(ctx: StackContext, flow: str) -> str:
+    """One line of Python that finds this flow's deployed runs with the Metaflow client."""
+    return (f"from metaflow import Flow, namespace; namespace({ctx.namespace!r}); "
+            f"runs = list(Flow({flow!r}).runs('project_branch:{ctx.branch_name}'))")
+
+
+def deploy(project_dir: Path | str, stack: str, orchestrator: str | None = None) -> list[Artifact]:
+    """Create every resource of ``stack`` and export, per flow, the orchestrator object, the
+    Metaflow namespace and a client snippet. Returns the reviewer artifacts."""
+    project = ProjectDir(Path(project_dir), orchestrator or None)
+    ctx = project.stack_context(stack)
+    result = backend(ctx.orchestrator).deploy_stack(ctx)
+    pulumi.export("namespace", ctx.namespace)
+    pulumi.export("production_token", ctx.production_token)
+    pulumi.export("orchestrator", ctx.orchestrator)
+    pulumi.export("flows", {
+        f.flow.name: {
+            "orchestrator_object": result.objects.get(f.flow.name),
+            "namespace": ctx.namespace,
+            "metaflow": client_snippet(ctx, f.flow.name),
+        }
+        for f in ctx.flows
+    })
+    return result.artifacts
+
+
+def main() -> list[Artifact]:
+    """Entry point under the Pulumi CLI: the stack name is the namespace."""
+    config = pulumi.Config("flowstacks")
+    return deploy(config.get("projectDir") or ".", pulumi.get_stack(),
+                  config.get("orchestrator") or None)

@@ -1,0 +1,13 @@
+"""A file a renderer produces for reviewers (ASL, Argo YAML, DAG source, IAM document)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """``path`` is relative to ``OUT/<stack>/`` (e.g. ``step-functions/<name>.asl.json``)."""
+
+    path: str
+    content: str

@@ -1,0 +1,214 @@
+"""``flowstacks synth``: run the real Pulumi program in-process under Pulumi's mock engine.
+
+No Pulumi CLI and no cloud credentials: ``pulumi.runtime`` is configured with a mock monitor that
+records every resource as the provider would receive it and answers with realistic outputs (ARNs
+built from region, account and name). Output is written to a temp dir and moved into place only
+when every stack succeeded.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import pulumi
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.stack import run_in_stack
+from pulumi.runtime.sync_await import _sync_await
+
+from infra.render.artifact import Artifact
+from infra.render.serialize import canonical_json
+
+PULUMI_PROJECT = "flowstacks"
+
+
+def _arn(service: str, region: str, account: str, resource: str) -> str:
+    return f"arn:aws:{service}:{region}:{account}:{resource}"
+
+
+class RealisticMocks(pulumi.runtime.Mocks):
+    """Mock provider: echoes inputs and adds the ids/ARNs the real provider would compute."""
+
+    def __init__(self, region: str, account: str):
+        self.region = region
+        self.account = account
+
+    def _outputs(self, typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        r, a = self.region, self.account
+        out = dict(inputs)
+        rid = inputs.get("name") or name
+        if typ == "aws:sfn/stateMachine:StateMachine":
+            out["arn"] = _arn("states", r, a, f"stateMachine:{rid}")
+        elif typ == "aws:iam/role:Role":
+            out["arn"] = f"arn:aws:iam::{a}:role{inputs.get('path', '/')}{rid}"
+        elif typ == "aws:iam/policy:Policy":
+            out["arn"] = f"arn:aws:iam::{a}:policy{inputs.get('path', '/')}{rid}"
+        elif typ == "aws:batch/jobDefinition:JobDefinition":
+            out["arn"] = _arn("batch", r, a, f"job-definition/{rid}:1")
+            out["revision"] = 1
+        elif typ == "aws:cloudwatch/eventRule:EventRule":
+            bus = inputs.get("eventBusName", "default")
+            out["arn"] = _arn("events", r, a, f"rule/{rid}" if bus == "default" else f"rule/{bus}/{rid}")
+        elif typ == "aws:cloudwatch/eventBus:EventBus":
+            out["arn"] = _arn("events", r, a, f"event-bus/{rid}")
+        elif typ == "aws:s3/bucketObjectv2:BucketObjectv2":
+            rid = inputs.get("key", name)
+            out["etag"] = inputs.get("etag", "")
+        elif typ.startswith("kubernetes:"):
+            meta = inputs.get("metadata") or {}
+            rid = f"{meta.get('namespace', 'default')}/{meta.get('name', name)}"
+        elif typ.startswith("aws:"):
+            service = typ.split(":")[1].split("/")[0]
+            out.setdefault("arn", _arn(service, r, a, f"{name}"))
+        out.setdefault("id", rid)
+        return str(rid), out
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict]:
+        return self._outputs(args.typ, args.name, args.inputs)
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list | None]:
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": self.account, "arn": f"arn:aws:iam::{self.account}:user/mock",
+                    "userId": "mock"}, None
+        if args.token == "aws:index/getRegion:getRegion":
+            return {"name": self.region, "id": self.region}, None
+        return {}, None
+
+
+@dataclass
+class Recorded:
+    type: str
+    name: str
+    inputs: dict[str, Any]
+    protect: bool
+    custom: bool
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """A mock monitor that also keeps each registration as the provider received it."""
+
+    def __init__(self, mocks: RealisticMocks):
+        super().__init__(mocks)
+        self.recorded: list[Recorded] = []
+        self.stack_outputs: dict[str, Any] = {}
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            inputs = pulumi.runtime.rpc.deserialize_properties(request.object)
+            self.recorded.append(Recorded(request.type, request.name, _plain(inputs),
+                                          bool(request.protect), bool(request.custom)))
+        return response
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802
+        if request.urn.split("::")[2] == "pulumi:pulumi:Stack":
+            self.stack_outputs = _plain(pulumi.runtime.rpc.deserialize_properties(request.outputs))
+        return super().RegisterResourceOutputs(request)
+
+
+def _plain(value: Any) -> Any:
+    """Strip Pulumi's unknown sentinels and secrets wrappers into plain JSON data."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items() if not str(k).startswith("__")}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+@dataclass
+class StackResult:
+    stack: str
+    project: str
+    resources: list[Recorded]
+    outputs: dict[str, Any]
+    artifacts: list[Artifact] = field(default_factory=list)
+
+    def manifest(self) -> dict[str, Any]:
+        """``{"stack", "project", "resources": [{"type", "name", "inputs", "protect"}]}``,
+        custom resources only, sorted by type and name."""
+        resources = sorted((r for r in self.resources if r.custom), key=lambda r: (r.type, r.name))
+        return {
+            "stack": self.stack,
+            "project": self.project,
+            "outputs": self.outputs,
+            "resources": [
+                {"type": r.type, "name": r.name, "inputs": r.inputs, "protect": r.protect}
+                for r in resources
+            ],
+        }
+
+
+def run_program(stack: str, program: Callable[[], Any], region: str = "us-east-1",
+                account: str = "123456789012", config: dict[str, str] | None = None,
+                project: str = PULUMI_PROJECT) -> tuple[Any, RecordingMonitor]:
+    """Run ``program`` as the Pulumi program of ``stack`` under the recording mocks."""
+    monitor = RecordingMonitor(RealisticMocks(region, account))
+    pulumi_settings.ROOT.set(None)
+    pulumi_mocks.set_mocks(monitor.mocks, project=project, stack=stack, preview=False,
+                           monitor=monitor)
+    pulumi_settings.ROOT.set(None)  # run_in_stack creates the root Stack that collects exports
+    pulumi.runtime.set_all_config(
+        {f"{PULUMI_PROJECT}:{k}" if ":" not in k else k: v for k, v in (config or {}).items()})
+    box: dict[str, Any] = {}
+
+    def body() -> None:
+        box["result"] = program()
+
+    _sync_await(run_in_stack(body))
+    return box.get("result"), monitor
+
+
+def synth_stack(project_dir: Path, stack: str, orchestrator: str | None = None) -> StackResult:
+    """Run the program for one stack and collect resources, exports and artifacts."""
+    from infra.program import deploy
+    from infra.project import ProjectDir
+
+    project = ProjectDir(project_dir, orchestrator)
+    aws = project.config.aws
+    artifacts, monitor = run_program(
+        stack, lambda: deploy(project_dir, stack, orchestrator), aws.region, aws.account_id,
+        {"projectDir": str(project_dir), "orchestrator": orchestrator or ""})
+    return StackResult(stack=stack, project=project.project_name, resources=monitor.recorded,
+                       outputs=monitor.stack_outputs, artifacts=list(artifacts or []))
+
+
+def write_stack(result: StackResult, folder: Path) -> None:
+    folder.mkdir(parents=True)
+    (folder / "manifest.json").write_text(canonical_json(result.manifest()), encoding="utf-8")
+    for art in result.artifacts:
+        target = folder / art.path
+        if target.exists():
+            raise RuntimeError(f"two artifacts write {art.path}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(art.content, encoding="utf-8")
+
+
+def synth(project_dir: Path, stacks: list[str], out: Path, orchestrator: str | None = None,
+          on_stack: Callable[[str], None] | None = None) -> list[StackResult]:
+    """Synthesize ``stacks`` into ``out/<stack>/``; all or nothing."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    results = []
+    try:
+        for stack in stacks:
+            result = synth_stack(Path(project_dir), stack, orchestrator)
+            write_stack(result, staging / stack)
+            results.append(result)
+            if on_stack:
+                on_stack(stack)
+        out.mkdir(exist_ok=True)
+        for stack in stacks:
+            final = out / stack
+            if final.exists():
+                shutil.rmtree(final)
+            (staging / stack).rename(final)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return results
