@@ -29,6 +29,7 @@ from infra.model.flow import (
     Step,
 )
 from infra.naming.events import parse_trigger_on_finish
+from infra.render.serialize import compact_json
 
 CONFIG_MODULE = "flowstacks_config.py"  # the project's Python config, not a flow
 _FLOWS: dict[tuple[str, str], Flow] = {}  # (file, Config files) -> Flow: a class reads its Configs once
@@ -144,7 +145,7 @@ def _read_config_text(param: Any, override: Path | None, flow_file: Path) -> tup
             return None, None
         if isinstance(default, Mapping):
             return jsonable(default), None
-        text = default if isinstance(default, str) else json.dumps(default)
+        text = default if isinstance(default, str) else compact_json(default)
     try:
         if param.parser:
             value = ConfigInput._call_parser(param.parser, text, plain)
@@ -342,7 +343,7 @@ def load_flow(path: Path, project_dir: Path, config_files: Mapping[str, Path] | 
     from metaflow.parameters import flow_context
 
     config_files = dict(config_files or {})
-    salt = json.dumps({k: str(v) for k, v in sorted(config_files.items())})
+    salt = compact_json({k: str(v) for k, v in sorted(config_files.items())})
     module = _import(path, salt)
     classes = flow_classes(module)
     rel = _relative(path, project_dir)

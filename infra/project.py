@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import traceback
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -27,13 +28,18 @@ CONFIG_FILE = f"flowspecs/{flow_reader.CONFIG_MODULE}"
 
 
 def validation_message(exc: ValidationError) -> str:
-    """One line per pydantic error: ``field.path: message``."""
+    """One part per pydantic error: ``Model.field.path: message``."""
     lines = []
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "(config)"
+        loc = ".".join([exc.title, *(str(p) for p in err["loc"])])
         msg = err["msg"].removeprefix("Value error, ")
         lines.append(f"{loc}: {msg}")
     return "; ".join(lines)
+
+
+def _line_in(exc: BaseException, path: Path) -> str:
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == str(path)]
+    return f":{frames[-1].lineno}" if frames else ""
 
 
 def load_config(project_dir: Path) -> ProjectConfig | None:
@@ -48,7 +54,8 @@ def load_config(project_dir: Path) -> ProjectConfig | None:
     try:
         spec.loader.exec_module(module)
     except ValidationError as exc:
-        raise FlowstacksError(f"invalid config: {validation_message(exc)}", where=CONFIG_FILE) from None
+        raise FlowstacksError(f"invalid config: {validation_message(exc)}",
+                              where=CONFIG_FILE + _line_in(exc, path)) from None
     except Exception as exc:  # noqa: BLE001 - user code
         raise FlowstacksError(f"importing the config failed: {type(exc).__name__}: {exc}",
                               where=CONFIG_FILE) from None
@@ -75,8 +82,17 @@ class ProjectDir:
                 where="--orchestrator", hint=f"one of {', '.join(ORCHESTRATORS)}")
 
     @cached_property
+    def _loaded_config(self) -> ProjectConfig | None:
+        return load_config(self.root)
+
+    @property
     def config(self) -> ProjectConfig:
-        return load_config(self.root) or ProjectConfig()
+        """The project's config, or the defaults (zero-config: every flow, any stack)."""
+        return self._loaded_config or ProjectConfig()
+
+    @property
+    def has_config(self) -> bool:
+        return self._loaded_config is not None
 
     @cached_property
     def default_flows(self) -> list[Flow]:
@@ -148,7 +164,7 @@ class ProjectDir:
         ns = parse_stack(stack)
         config = self.config
         spec = config.stack(stack)
-        if ns.kind != "user" and spec is None:
+        if ns.kind != "user" and spec is None and self.has_config:
             listed = ", ".join(self.stacks()) or "none"
             raise FlowstacksError(
                 f"stack '{stack}' is not in the branch matrix (stacks: {listed})",

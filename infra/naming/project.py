@@ -23,9 +23,10 @@ USER_ENV_CHAIN = ("SUDO_USER", "USERNAME", "USER")
 # decorators.add_decorator_options: every flow-decorator option gets envvar METAFLOW_FLOW_<OPTION>.
 BRANCH_ENVVAR = "METAFLOW_FLOW_BRANCH"
 PRODUCTION_ENVVAR = "METAFLOW_FLOW_PRODUCTION"
-# click.types.BoolParamType (click 8.x), which converts the production flag's envvar.
-_CLICK_TRUE = frozenset({"1", "true", "t", "yes", "y", "on"})
-_CLICK_FALSE = frozenset({"0", "false", "f", "no", "n", "off", ""})
+# metaflow._vendor.click 7.1.2 BoolParamType, which converts the production flag's envvar:
+# lowercased, not stripped; an empty envvar counts as unset.
+_CLICK_TRUE = frozenset({"1", "true", "t", "yes", "y"})
+_CLICK_FALSE = frozenset({"0", "false", "f", "no", "n"})
 
 MSG_NO_PROJECT_NAME = "@project needs a name. Try @project(name='some_name')"
 MSG_BAD_PROJECT_NAME = (
@@ -77,19 +78,18 @@ def resolve_cli_options(
 
     An explicit ``--branch`` (even ``''``) beats ``METAFLOW_FLOW_BRANCH``; click ignores an empty
     envvar. ``--production`` given is True; otherwise ``METAFLOW_FLOW_PRODUCTION`` is parsed as
-    click parses a boolean (an unknown word is an error).
+    Metaflow's vendored click 7.1.2 parses a boolean (an unknown word is an error).
     """
     if branch is None:
         env_branch = env.get(BRANCH_ENVVAR)
         branch = env_branch if env_branch else None
-    if not production and PRODUCTION_ENVVAR in env:
-        word = env[PRODUCTION_ENVVAR].strip().lower()
+    if not production and env.get(PRODUCTION_ENVVAR):
+        word = env[PRODUCTION_ENVVAR].lower()
         if word in _CLICK_TRUE:
             production = True
         elif word not in _CLICK_FALSE:
             raise MetaflowRuleError(
-                f"Invalid value for '--production': {env[PRODUCTION_ENVVAR]!r} is not a valid "
-                "boolean. Recognized values: , 0, 1, f, false, n, no, off, on, t, true, y, yes",
+                f"Invalid value for '--production': {env[PRODUCTION_ENVVAR]} is not a valid boolean",
                 headline="Usage error",
                 where=PRODUCTION_ENVVAR,
             )

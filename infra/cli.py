@@ -1,0 +1,175 @@
+"""The ``flowstacks`` command line (DESIGN §4). Exit codes: 0 ok, 1 user error, 2 internal error.
+
+Heavy imports (pulumi, pulumi_aws) happen inside the commands that need them, so that
+``flowstacks names`` starts fast.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from infra.errors import FlowstacksError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Metaflow @project deployments as Pulumi stacks: one stack per namespace.")
+stack_app = typer.Typer(no_args_is_help=True, help="Developer stacks.")
+app.add_typer(stack_app, name="stack")
+
+ProjectDirOpt = Annotated[Path, typer.Option("--project-dir", help="folder that holds flowspecs/")]
+OrchestratorOpt = Annotated[Optional[str], typer.Option(
+    "--orchestrator", help="step-functions, argo or airflow (default: the config's choice)")]
+
+
+def _err(text: str) -> None:
+    typer.echo(text, err=True)
+
+
+@app.command()
+def names(
+    flow_file: Annotated[Path, typer.Argument(help="a Metaflow flow file")],
+    branch: Annotated[Optional[str], typer.Option("--branch", help="as Metaflow's --branch")] = None,
+    production: Annotated[bool, typer.Option("--production", help="as Metaflow's --production")] = False,
+    config: Annotated[Optional[list[str]], typer.Option(
+        "--config", help="NAME=FILE: a Config file, as Metaflow's --config NAME FILE")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    project_dir: ProjectDirOpt = Path("."),
+) -> None:
+    """What Metaflow would call FLOW_FILE: names, token, namespace, per deployer."""
+    from infra.environment import read_metaflow_env
+    from infra.names import names_for_file
+    from infra.render.serialize import canonical_json
+
+    configs = {}
+    for item in config or []:
+        name, sep, file = item.partition("=")
+        if not sep or not name or not file:
+            raise FlowstacksError(f"'{item}' is not NAME=FILE", where="--config")
+        configs[name] = Path(file)
+    path = flow_file if flow_file.is_absolute() else project_dir / flow_file
+    result = names_for_file(path, branch, production, read_metaflow_env(), configs)
+    if as_json:
+        typer.echo(canonical_json(result), nl=False)
+        return
+    _print_names(result)
+
+
+def _flatten(data: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    rows = []
+    for key, value in data.items():
+        if isinstance(value, dict):
+            rows += _flatten(value, f"{prefix}{key}.")
+        else:
+            rows.append((f"{prefix}{key}", value))
+    return rows
+
+
+def _print_names(result: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{result['project_flow_name']}", show_header=True)
+    table.add_column("name")
+    table.add_column("value", overflow="fold")
+    for key, value in _flatten(result):
+        table.add_row(key, "-" if value is None else str(value))
+    Console(width=160).print(table)
+
+
+@app.command()
+def synth(
+    stack: Annotated[Optional[list[str]], typer.Option("--stack", help="stack to synthesize (repeatable)")] = None,
+    all_stacks: Annotated[bool, typer.Option("--all", help="every stack of the config's matrix")] = False,
+    orchestrator: OrchestratorOpt = None,
+    out: Annotated[Path, typer.Option("--out", help="output folder")] = Path("build"),
+    quiet: Annotated[bool, typer.Option("--quiet", help="no progress, no summary")] = False,
+    project_dir: ProjectDirOpt = Path("."),
+) -> None:
+    """Run the Pulumi program under Pulumi's mock engine and write OUT/<stack>/."""
+    from infra.naming.stacks import parse_stack
+    from infra.project import ProjectDir
+    from infra.synth import synth as run_synth
+
+    project = ProjectDir(project_dir, orchestrator)
+    stacks = list(stack or [])
+    if all_stacks:
+        stacks += [s for s in project.stacks() if s not in stacks]
+    if not stacks:
+        raise FlowstacksError("name at least one --stack, or --all", where="flowstacks synth")
+    for name in stacks:
+        parse_stack(name)
+    project.default_flows  # noqa: B018 - read flows and config once, before any output
+    if quiet:
+        results = run_synth(project_dir, stacks, out, orchestrator)
+        return
+    from rich.console import Console
+    from rich.progress import Progress
+
+    console = Console(stderr=True)
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("synthesizing", total=len(stacks))
+        results = run_synth(project_dir, stacks, out, orchestrator,
+                            on_stack=lambda s: progress.advance(task))
+    for result in results:
+        custom = sum(1 for r in result.resources if r.custom)
+        console.print(f"[green]{result.stack}[/green]: {custom} resources, "
+                      f"{len(result.artifacts)} artifacts -> {out / result.stack}")
+
+
+@stack_app.command("init")
+def stack_init(
+    write: Annotated[bool, typer.Option("--write", help="also write stacks/Pulumi.<stack>.yaml")] = False,
+    project_dir: ProjectDirOpt = Path("."),
+) -> None:
+    """Print your own stack, user.<name>, with <name> resolved the way Metaflow resolves it."""
+    from infra.environment import read_metaflow_env
+    from infra.naming.project import resolve_username
+    from infra.naming.stacks import stack_for
+
+    mfenv = read_metaflow_env()
+    user = resolve_username(mfenv.env, mfenv.local_config, mfenv.global_config)
+    owner = mfenv.env.get("METAFLOW_OWNER")
+    name = stack_for(None, False, owner if owner is not None else user)
+    typer.echo(name)
+    if write:
+        target = project_dir / "stacks" / f"Pulumi.{name}.yaml"
+        if target.exists():
+            raise FlowstacksError("already exists", where=str(target))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text("# a developer's own namespace; no settings needed\nconfig: {}\n",
+                          encoding="utf-8")
+        _err(f"wrote {target}; next: pulumi stack init {name} && pulumi up")
+    else:
+        _err(f"next: pulumi stack init {name} && pulumi preview")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point: user errors exit 1 without a traceback, bugs exit 2."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except FlowstacksError as exc:
+        _err(exc.render())
+        return 1
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.Abort:
+        _err("Aborted.")
+        return 1
+    except Exception as exc:  # noqa: BLE001
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            return 1
+        traceback.print_exc()
+        _err("flowstacks: internal error (a bug): please report it with the traceback above")
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,33 @@
+"""``flowstacks names``: what Metaflow would call one flow file for given flags (no pulumi)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from infra.environment import MetaflowEnv
+from infra.errors import FlowstacksError, MetaflowRuleError
+from infra.naming import deploy_names
+from infra.naming.project import MSG_UNKNOWN_USER, resolve_cli_options, resolve_namespace, resolve_username
+
+
+def names_for_file(flow_file: Path, branch: str | None, production: bool, mfenv: MetaflowEnv,
+                   configs: dict[str, Path] | None = None) -> dict[str, Any]:
+    """Read ``flow_file`` with Metaflow and resolve its names as Metaflow's CLI would (SPEC §1-§3)."""
+    from infra.flows import load_flow
+
+    if not flow_file.is_file():
+        raise FlowstacksError("no such flow file", where=str(flow_file))
+    flow = load_flow(flow_file, flow_file.parent, configs or {})
+    if flow.project is None:
+        raise FlowstacksError("has no @project decorator", where=str(flow_file))
+    user = resolve_username(mfenv.env, mfenv.local_config, mfenv.global_config)
+    # cli.py prints resolve_identity() at start: without a production token in the env, an
+    # unknown user stops every command before @project is looked at.
+    if user is None and not mfenv.env.get("METAFLOW_PRODUCTION_TOKEN"):
+        raise MetaflowRuleError(MSG_UNKNOWN_USER, headline="Unknown user")
+    cli_branch, cli_production = resolve_cli_options(branch, production, mfenv.env)
+    ns = resolve_namespace(flow.name, flow.project.name, flow.project.attributes, cli_branch,
+                           cli_production, user, mfenv.env.get("METAFLOW_OWNER"))
+    prefix = mfenv.from_conf("SFN_STATE_MACHINE_PREFIX")
+    return deploy_names(ns, prefix)

@@ -1,0 +1,28 @@
+"""Shared fixtures: paths of the repo, the example project and the shared Metaflow facts."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE = REPO
+# A copy of ../shared (the team's Metaflow facts) that CI can rely on; FLOWSTACKS_SHARED overrides.
+SHARED = Path(os.environ.get("FLOWSTACKS_SHARED", REPO / "tests" / "fixtures" / "shared"))
+VECTORS = SHARED / "metaflow" / "vectors.jsonl"
+VECTOR_FLOWS = SHARED / "metaflow" / "vector-flows"
+
+
+@pytest.fixture(scope="session")
+def repo() -> Path:
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def vectors() -> list[dict]:
+    if not VECTORS.exists():
+        pytest.skip(f"shared vectors not found at {VECTORS}")
+    return [json.loads(line) for line in VECTORS.read_text().splitlines() if line.strip()]
