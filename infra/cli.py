@@ -19,6 +19,10 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Metaflow @project deployments as Pulumi stacks: one stack per namespace.")
 stack_app = typer.Typer(no_args_is_help=True, help="Developer stacks.")
 app.add_typer(stack_app, name="stack")
+stacks_app = typer.Typer(no_args_is_help=True, help="Stack files of the config's matrix.")
+app.add_typer(stacks_app, name="stacks")
+token_app = typer.Typer(no_args_is_help=True, help="Production tokens.")
+app.add_typer(token_app, name="token")
 
 ProjectDirOpt = Annotated[Path, typer.Option("--project-dir", help="folder that holds flowspecs/")]
 OrchestratorOpt = Annotated[Optional[str], typer.Option(
@@ -145,6 +149,56 @@ def stack_init(
         _err(f"wrote {target}; next: pulumi stack init {name} && pulumi up")
     else:
         _err(f"next: pulumi stack init {name} && pulumi preview")
+
+
+@stacks_app.command("sync")
+def stacks_sync(project_dir: ProjectDirOpt = Path(".")) -> None:
+    """Write stacks/Pulumi.<stack>.yaml for every namespace of the matrix; report stale ones."""
+    from infra.project import ProjectDir
+    from infra.stackfiles import sync
+
+    report = sync(project_dir, ProjectDir(project_dir).stacks())
+    for stack in report.written:
+        typer.echo(f"wrote stacks/Pulumi.{stack}.yaml")
+    for stack in report.unchanged:
+        typer.echo(f"up to date: stacks/Pulumi.{stack}.yaml")
+    for stack, command in zip(report.stale, report.destroy_commands()):
+        typer.echo(f"stale: stacks/Pulumi.{stack}.yaml ('{stack}' left the matrix); destroy it "
+                   f"with `{command}`, then delete the file")
+
+
+@stacks_app.command("check")
+def stacks_check(project_dir: ProjectDirOpt = Path(".")) -> None:
+    """Exit 1 if a stack file is missing, out of date or stale."""
+    from infra.project import ProjectDir
+    from infra.stackfiles import check
+
+    problems = check(project_dir, ProjectDir(project_dir).stacks())
+    for problem in problems:
+        _err(problem)
+    if problems:
+        raise typer.Exit(1)
+    typer.echo("stack files match the matrix")
+
+
+@token_app.command("rotate")
+def token_rotate(
+    stack: Annotated[str, typer.Option("--stack", help="the stack whose token moves on")],
+    project_dir: ProjectDirOpt = Path("."),
+) -> None:
+    """Move STACK to the next production token, as Metaflow's --generate-new-token does, and
+    record it in stacks/Pulumi.<stack>.yaml. Runs deployed afterwards land in the new namespace."""
+    from infra.naming.deployers import next_production_token, production_token
+    from infra.project import ProjectDir
+    from infra.stackfiles import record_token_index, token_index
+
+    ctx = ProjectDir(project_dir).stack_context(stack, token_index(project_dir, stack))
+    new = next_production_token(ctx.token_prefix, ctx.production_token)
+    path = record_token_index(project_dir, stack, ctx.token_index + 1)
+    assert new == production_token(ctx.token_prefix, ctx.token_index + 1)
+    typer.echo(f"{stack}: production:{ctx.production_token} -> production:{new}")
+    _err(f"recorded in {path}; `pulumi up -s {stack}` deploys with it; runs of the old token stay "
+         f"in namespace('production:{ctx.production_token}')")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,11 +19,12 @@ def client_snippet(ctx: StackContext, flow: str) -> str:
             f"runs = list(Flow({flow!r}).runs('project_branch:{ctx.branch_name}'))")
 
 
-def deploy(project_dir: Path | str, stack: str, orchestrator: str | None = None) -> list[Artifact]:
+def deploy(project_dir: Path | str, stack: str, orchestrator: str | None = None,
+           token_index: int = 0) -> list[Artifact]:
     """Create every resource of ``stack`` and export, per flow, the orchestrator object, the
     Metaflow namespace and a client snippet. Returns the reviewer artifacts."""
     project = ProjectDir(Path(project_dir), orchestrator or None)
-    ctx = project.stack_context(stack)
+    ctx = project.stack_context(stack, token_index)
     result = backend(ctx.orchestrator).deploy_stack(ctx)
     pulumi.export("namespace", ctx.namespace)
     pulumi.export("production_token", ctx.production_token)
@@ -40,7 +41,9 @@ def deploy(project_dir: Path | str, stack: str, orchestrator: str | None = None)
 
 
 def main() -> list[Artifact]:
-    """Entry point under the Pulumi CLI: the stack name is the namespace."""
+    """The program, under the Pulumi CLI and under ``flowstacks synth`` alike: the stack name is
+    the namespace; ``flowstacks:*`` config comes from ``stacks/Pulumi.<stack>.yaml``."""
     config = pulumi.Config("flowstacks")
     return deploy(config.get("projectDir") or ".", pulumi.get_stack(),
-                  config.get("orchestrator") or None)
+                  config.get("orchestrator") or None,
+                  config.get_int("productionTokenIndex") or 0)

@@ -159,8 +159,11 @@ class ProjectDir:
             return base
         return flow_reader.load_flow(self.root / base.file, self.root, chosen)
 
-    def stack_context(self, stack: str) -> StackContext:
-        """Everything ``stack`` deploys, with Metaflow's names for each flow."""
+    def stack_context(self, stack: str, token_index: int = 0) -> StackContext:
+        """Everything ``stack`` deploys, with Metaflow's names for each flow.
+
+        ``token_index`` is the production token candidate in force (0 = Metaflow's first token;
+        ``flowstacks token rotate`` records a later one in the stack's Pulumi config)."""
         ns = parse_stack(stack)
         config = self.config
         spec = config.stack(stack)
@@ -190,18 +193,16 @@ class ProjectDir:
                     f"flow to namespace {pns.project_name}.{pns.branch_name}, not stack '{stack}'",
                     where=where, hint="remove the branch/production attributes from @project; "
                     "the stack chooses the namespace")
-            index = config.production_token_index.get(stack, 0)
             deployments.append(FlowDeployment(
                 flow=flow, project_name=pns.project_name, branch_name=pns.branch_name,
                 is_production=pns.is_production, is_user_branch=pns.is_user_branch,
                 cli_branch=pns.cli_branch, cli_production=pns.cli_production,
-                names=deploy_names(pns, config.aws.state_machine_prefix, index),
+                names=deploy_names(pns, config.aws.state_machine_prefix, token_index),
             ))
         prefix = token_prefix(project, ns.branch_name)
-        index = config.production_token_index.get(stack, 0)
         return StackContext(
             stack=stack, kind=ns.kind, project_name=project, branch_name=ns.branch_name,
             orchestrator=self.orchestrator(stack), owner=owner or "", token_prefix=prefix,
-            token_index=index, production_token=production_token(prefix, index),
+            token_index=token_index, production_token=production_token(prefix, token_index),
             protect=config.protect(stack), config=config, flows=tuple(deployments),
         )

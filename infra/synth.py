@@ -21,7 +21,7 @@ from pulumi.runtime.stack import run_in_stack
 from pulumi.runtime.sync_await import _sync_await
 
 from infra.render.artifact import Artifact
-from infra.render.serialize import canonical_json
+from infra.render.serialize import canonical_json, compact_json
 
 PULUMI_PROJECT = "flowstacks"
 
@@ -164,16 +164,27 @@ def run_program(stack: str, program: Callable[[], Any], region: str = "us-east-1
     return box.get("result"), monitor
 
 
+def stack_config(project_dir: Path, stack: str, orchestrator: str | None) -> dict[str, str]:
+    """The Pulumi config the real CLI would give the program: the stack file's ``config:`` plus
+    the project folder and orchestrator override."""
+    from infra.stackfiles import read_stack_config
+
+    config = {k: v if isinstance(v, str) else compact_json(v)
+              for k, v in read_stack_config(project_dir, stack).items()}
+    config[f"{PULUMI_PROJECT}:projectDir"] = str(project_dir)
+    config[f"{PULUMI_PROJECT}:orchestrator"] = orchestrator or ""
+    return config
+
+
 def synth_stack(project_dir: Path, stack: str, orchestrator: str | None = None) -> StackResult:
     """Run the program for one stack and collect resources, exports and artifacts."""
-    from infra.program import deploy
+    from infra.program import main
     from infra.project import ProjectDir
 
     project = ProjectDir(project_dir, orchestrator)
     aws = project.config.aws
-    artifacts, monitor = run_program(
-        stack, lambda: deploy(project_dir, stack, orchestrator), aws.region, aws.account_id,
-        {"projectDir": str(project_dir), "orchestrator": orchestrator or ""})
+    artifacts, monitor = run_program(stack, main, aws.region, aws.account_id,
+                                     stack_config(project_dir, stack, orchestrator))
     return StackResult(stack=stack, project=project.project_name, resources=monitor.recorded,
                        outputs=monitor.stack_outputs, artifacts=list(artifacts or []))
 

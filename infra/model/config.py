@@ -51,6 +51,11 @@ class Aws(Model):
     fargate_execution_role: str | None = None
     batch_container_role: str | None = Field(
         None, description="an existing task role ARN; by default flowstacks creates one per namespace")
+    batch_platform: Literal["EC2", "SPOT", "FARGATE", "FARGATE_SPOT"] = Field(
+        "EC2", description="platform of the queue's compute environment (Metaflow asks Batch; "
+        "flowstacks renders offline): FARGATE job definitions need fargate_execution_role")
+    s3_endpoint_url: str | None = Field(
+        None, description="METAFLOW_S3_ENDPOINT_URL passed to tasks (S3-compatible stores, tests)")
 
     @field_validator("account_id")
     @classmethod
@@ -94,6 +99,8 @@ class Kubernetes(Model):
     argo_events_service_account: str = "operate-workflow-sa"
     argo_events_webhook_url: str = "http://argo-events-webhook-eventsource-svc.argo-events:12000/metaflow-event"
     argo_events_sensor_namespace: str | None = None
+    argo_events_event_bus: str = Field("default", description="METAFLOW_ARGO_EVENTS_EVENT_BUS")
+    argo_events_webhook_auth: str = Field("none", description="METAFLOW_ARGO_EVENTS_WEBHOOK_AUTH")
 
 
 class Airflow(Model):
@@ -103,6 +110,8 @@ class Airflow(Model):
     dags_prefix: str = "dags/"
     kubernetes_conn_id: str | None = None
     namespace: str = "airflow"
+    metadata: Literal["local", "service"] = Field(
+        "local", description="--metadata of the task commands (Metaflow's deployer passes its own)")
 
 
 class StackSpec(Model):
@@ -157,8 +166,6 @@ class ProjectConfig(Model):
     kubernetes: Kubernetes = Kubernetes()
     airflow: Airflow = Airflow()
     protect_prod: bool = True
-    production_token_index: dict[str, int] = Field(
-        default_factory=dict, description="stack -> token candidate (flowstacks token rotate)")
 
     @field_validator("project")
     @classmethod
