@@ -124,6 +124,53 @@ def synth(
                       f"{len(result.artifacts)} artifacts -> {out / result.stack}")
 
 
+@app.command()
+def check(
+    stack: Annotated[Optional[list[str]], typer.Option("--stack", help="synthesize and check this stack")] = None,
+    all_stacks: Annotated[bool, typer.Option("--all", help="every stack of the matrix")] = False,
+    plan: Annotated[Optional[Path], typer.Option("--plan", help="a manifest.json from synth")] = None,
+    orchestrator: OrchestratorOpt = None,
+    level: Annotated[Optional[list[str]], typer.Option(
+        "--level", help="RULE=mandatory|advisory|disabled (repeatable)")] = None,
+    project_dir: ProjectDirOpt = Path("."),
+) -> None:
+    """Run the policy pack's rules offline; exit 1 on any mandatory violation."""
+    from infra.check import check_manifest, load_manifest
+    from infra.policypack.rules import RULES
+
+    levels: dict[str, Any] = {}
+    for item in level or []:
+        rule, _, value = item.partition("=")
+        if rule not in {r.name for r in RULES} or value not in ("mandatory", "advisory", "disabled"):
+            raise FlowstacksError(f"'{item}' is not RULE=mandatory|advisory|disabled",
+                                  where="--level", hint="rules: " + ", ".join(r.name for r in RULES))
+        levels[rule] = value
+    manifests = []
+    if plan is not None:
+        manifests.append(load_manifest(plan))
+    stacks = list(stack or [])
+    if all_stacks or stacks:
+        from infra.project import ProjectDir
+        from infra.synth import synth_stack
+
+        project = ProjectDir(project_dir, orchestrator)
+        if all_stacks:
+            stacks += [s for s in project.stacks() if s not in stacks]
+        manifests += [synth_stack(project_dir, s, orchestrator).manifest() for s in stacks]
+    if not manifests:
+        raise FlowstacksError("name --stack, --all or --plan", where="flowstacks check")
+    mandatory = 0
+    for manifest in manifests:
+        violations = check_manifest(manifest, levels)
+        mandatory += sum(v.level == "mandatory" for v in violations)
+        for v in violations:
+            typer.echo(f"{manifest['stack']}: {v.render()}")
+        typer.echo(f"{manifest['stack']}: {len(manifest['resources'])} resources checked, "
+                   f"{len(violations)} violations")
+    if mandatory:
+        raise typer.Exit(1)
+
+
 @stack_app.command("init")
 def stack_init(
     write: Annotated[bool, typer.Option("--write", help="also write stacks/Pulumi.<stack>.yaml")] = False,
@@ -204,7 +251,7 @@ def token_rotate(
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: user errors exit 1 without a traceback, bugs exit 2."""
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)
     except FlowstacksError as exc:
         _err(exc.render())
         return 1
@@ -222,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         traceback.print_exc()
         _err("flowstacks: internal error (a bug): please report it with the traceback above")
         return 2
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":

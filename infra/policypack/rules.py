@@ -1,0 +1,242 @@
+"""Policy rules as plain functions (no pulumi import): used by the CrossGuard pack
+(``infra/policypack/__main__.py``, ``pulumi preview --policy-pack infra/policypack``) and offline by
+``flowstacks check`` on a synthesized ``manifest.json``.
+
+A rule takes one resource (Pulumi type token, logical name, inputs as the provider receives them)
+and the stack it belongs to, and returns violation messages. Each rule names its fix.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Literal
+
+Level = Literal["mandatory", "advisory", "disabled"]
+
+# Actions that AWS only authorises on Resource "*" (no resource-level permissions), per the
+# service authorization reference; a "*" resource is necessary for them and nothing else.
+STAR_RESOURCE_ACTIONS = frozenset({
+    "batch:DescribeJobs", "batch:DescribeJobDefinitions", "batch:DescribeJobQueues",
+    "batch:DescribeComputeEnvironments", "batch:ListJobs",
+    "states:ListStateMachines", "states:ListActivities",
+    "events:ListRules", "iam:ListRoles", "sts:GetCallerIdentity",
+    "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups",
+})
+# Pulumi AWS types that take ``tags``.
+TAGGABLE = frozenset({
+    "aws:iam/role:Role", "aws:iam/policy:Policy", "aws:sfn/stateMachine:StateMachine",
+    "aws:batch/jobDefinition:JobDefinition", "aws:cloudwatch/eventRule:EventRule",
+    "aws:cloudwatch/eventBus:EventBus", "aws:s3/bucketObjectv2:BucketObjectv2",
+})
+REQUIRED_TAGS = ("metaflow/production_token", "metaflow/project", "metaflow/branch", "flowstacks/stack")
+ARGO_KINDS = ("WorkflowTemplate", "CronWorkflow", "Sensor")
+_STATES_ARN = re.compile(r"^arn:aws:states:[^:]*:[^:]*:(stateMachine|execution):([^:]+)")
+
+
+@dataclass(frozen=True)
+class Resource:
+    type: str
+    name: str
+    inputs: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StackInfo:
+    """The stack a resource belongs to: its name is the Metaflow branch name."""
+
+    stack: str
+    sfn_prefix: str | None = None
+
+    @property
+    def branch_name(self) -> str:
+        return self.stack
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+def _json(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return None
+    return value
+
+
+def policy_documents(res: Resource) -> list[tuple[str, dict[str, Any]]]:
+    """IAM policy documents a resource carries, with where they sit."""
+    docs = []
+    if res.type == "aws:iam/role:Role":
+        for i, inline in enumerate(res.inputs.get("inlinePolicies") or []):
+            docs.append((f"inlinePolicies[{i}]", _json(inline.get("policy"))))
+    elif res.type in ("aws:iam/rolePolicy:RolePolicy", "aws:iam/policy:Policy"):
+        docs.append(("policy", _json(res.inputs.get("policy"))))
+    return [(where, doc) for where, doc in docs if isinstance(doc, dict)]
+
+
+def statements(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    sts = doc.get("Statement") or []
+    return [sts] if isinstance(sts, dict) else list(sts)
+
+
+def _as_list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
+
+
+def name_in_namespace(name: str, stack: StackInfo) -> bool:
+    """True if an orchestrator name (SFN state machine, EventBridge rule) is one Metaflow gives a
+    flow of this namespace: ``[PREFIX_]<project>.<branch_name>.<Flow>``, possibly cut and hashed
+    (the cut can fall inside the branch: SPEC §2.1)."""
+    if stack.sfn_prefix and name.startswith(stack.sfn_prefix + "_"):
+        name = name[len(stack.sfn_prefix) + 1:]
+    project, dot, rest = name.partition(".")
+    if not dot or not re.fullmatch(r"[a-z0-9_]+", project):
+        return False
+    expected = stack.branch_name + "."
+    hashed = re.fullmatch(r".{%d}-[a-z2-7]{16}" % (len(name) - 17), name) is not None and len(name) in (64, 77)
+    if hashed:
+        kept = rest[: (47 if len(name) == 64 else 60) - len(project) - 1]
+        return expected.startswith(kept) or (
+            kept.startswith(expected) and "." not in kept[len(expected):])
+    # flow class names have no dots, so exactly the branch precedes the last part
+    return rest.startswith(expected) and "." not in rest[len(expected):]
+
+
+# --- rules -----------------------------------------------------------------------------------
+
+def no_wildcard_iam(res: Resource, stack: StackInfo) -> list[str]:
+    """No ``*`` action (nor ``service:*``), no ``Resource: "*"`` unless the action needs it."""
+    out = []
+    for where, doc in policy_documents(res):
+        for st in statements(doc):
+            if st.get("Effect") != "Allow":
+                continue
+            actions = _as_list(st.get("Action"))
+            for action in actions:
+                if action == "*" or action.endswith(":*"):
+                    out.append(f"{where}: statement {st.get('Sid', '')!r} allows action {action!r}; "
+                               "fix: list the actions the rendered states need")
+            if "*" in _as_list(st.get("Resource")):
+                needless = [a for a in actions if a not in STAR_RESOURCE_ACTIONS]
+                if needless:
+                    out.append(f"{where}: statement {st.get('Sid', '')!r} grants {needless} on "
+                               "Resource '*'; fix: name the ARNs of this namespace")
+            if "NotAction" in st or "NotResource" in st:
+                out.append(f"{where}: statement {st.get('Sid', '')!r} uses NotAction/NotResource; "
+                           "fix: allow-list actions and resources")
+    return out
+
+
+def namespace_tags(res: Resource, stack: StackInfo) -> list[str]:
+    """Every taggable AWS resource carries the namespace tags, with this stack's values."""
+    if res.type not in TAGGABLE:
+        return []
+    tags = res.inputs.get("tags") or {}
+    missing = [t for t in REQUIRED_TAGS if not tags.get(t)]
+    out = []
+    if missing:
+        out.append(f"missing tags {missing}; fix: pass StackContext.tags to the resource")
+    if tags.get("metaflow/branch") and tags["metaflow/branch"] != stack.branch_name:
+        out.append(f"tag metaflow/branch={tags['metaflow/branch']!r} in stack '{stack.stack}'; "
+                   "fix: a stack deploys only its own namespace")
+    if tags.get("flowstacks/stack") and tags["flowstacks/stack"] != stack.stack:
+        out.append(f"tag flowstacks/stack={tags['flowstacks/stack']!r} in stack '{stack.stack}'")
+    return out
+
+
+def names_in_namespace(res: Resource, stack: StackInfo) -> list[str]:
+    """Orchestrator objects and the ARNs IAM grants on belong to this stack's namespace."""
+    out = []
+    fix = f"fix: a '{stack.stack}' stack may only create or touch names of namespace '{stack.branch_name}'"
+    if res.type in ("aws:sfn/stateMachine:StateMachine", "aws:cloudwatch/eventRule:EventRule"):
+        name = res.inputs.get("name") or ""
+        if not name_in_namespace(name, stack):
+            out.append(f"name {name!r} is outside namespace '{stack.branch_name}'; {fix}")
+    if res.type == "kubernetes:apiextensions.k8s.io/v1:CustomResource" or (
+            res.type.startswith("kubernetes:argoproj.io/")):
+        meta = res.inputs.get("metadata") or {}
+        if res.inputs.get("kind") in ARGO_KINDS:
+            branch = (meta.get("annotations") or {}).get("metaflow/branch_name")
+            if branch != stack.branch_name:
+                out.append(f"{res.inputs.get('kind')} {meta.get('name')!r} has "
+                           f"metaflow/branch_name={branch!r}; {fix}")
+    for where, doc in policy_documents(res):
+        for st in statements(doc):
+            for arn in _as_list(st.get("Resource")):
+                m = _STATES_ARN.match(arn)
+                if m and not name_in_namespace(m.group(2).rstrip("*"), stack) and m.group(2) != "*":
+                    out.append(f"{where}: grants on {arn}, outside namespace '{stack.branch_name}'; {fix}")
+    return out
+
+
+def targets_own_namespace(res: Resource, stack: StackInfo) -> list[str]:
+    """Schedule and trigger rules start only this namespace's state machines / templates."""
+    out = []
+    if res.type == "aws:cloudwatch/eventTarget:EventTarget":
+        m = _STATES_ARN.match(res.inputs.get("arn") or "")
+        if m and not name_in_namespace(m.group(2), stack):
+            out.append(f"targets {res.inputs.get('arn')}, outside namespace '{stack.branch_name}'; "
+                       "fix: trigger rules may only start state machines of their own stack")
+    if res.inputs.get("kind") == "Sensor":
+        for trig in (res.inputs.get("spec") or {}).get("triggers") or []:
+            source = (((trig.get("template") or {}).get("argoWorkflow") or {}).get("source") or {})
+            spec = ((source.get("resource") or {}).get("spec") or {})
+            meta = ((source.get("resource") or {}).get("metadata") or {})
+            ref = (spec.get("workflowTemplateRef") or {}).get("name")
+            labels = meta.get("annotations") or {}
+            branch = labels.get("metaflow/branch_name")
+            if ref and branch is not None and branch != stack.branch_name:
+                out.append(f"sensor starts {ref!r} of branch {branch!r}; fix: sensors may only "
+                           "submit templates of their own stack")
+    return out
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    description: str
+    level: Level
+    check: Callable[[Resource, StackInfo], list[str]]
+
+
+RULES: tuple[Rule, ...] = (
+    Rule("no-wildcard-iam", "No IAM statement with a '*' action or an unnecessary '*' resource.",
+         "mandatory", no_wildcard_iam),
+    Rule("namespace-tags", "Every role and taggable resource carries the namespace tags.",
+         "mandatory", namespace_tags),
+    Rule("names-in-namespace", "Every resource name and granted ARN belongs to the stack's namespace.",
+         "mandatory", names_in_namespace),
+    Rule("targets-own-namespace", "Schedule and trigger rules target only their own namespace.",
+         "mandatory", targets_own_namespace),
+)
+
+
+@dataclass(frozen=True)
+class Violation:
+    rule: str
+    level: Level
+    resource_type: str
+    resource_name: str
+    message: str
+
+    def render(self) -> str:
+        return f"[{self.level}] {self.rule}: {self.resource_type} '{self.resource_name}': {self.message}"
+
+
+def evaluate(resources: Iterable[Resource], stack: StackInfo,
+             levels: dict[str, Level] | None = None, rules: Iterable[Rule] = RULES) -> list[Violation]:
+    """Run every enabled rule on every resource; ``levels`` overrides a rule's enforcement."""
+    levels = levels or {}
+    found = []
+    for res in resources:
+        for rule in rules:
+            level = levels.get(rule.name, rule.level)
+            if level == "disabled":
+                continue
+            for message in rule.check(res, stack):
+                found.append(Violation(rule.name, level, res.type, res.name, message))
+    return found
