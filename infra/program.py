@@ -8,9 +8,12 @@ from pathlib import Path
 import pulumi
 
 from infra.components import backend
+from infra.components.deployer import DeployerRole
+from infra.iam.deployer import deployer_role
 from infra.model.deployment import StackContext
 from infra.project import ProjectDir
 from infra.render.artifact import Artifact
+from infra.render.summary import render_summary
 
 
 def client_snippet(ctx: StackContext, flow: str) -> str:
@@ -26,6 +29,9 @@ def deploy(project_dir: Path | str, stack: str, orchestrator: str | None = None,
     project = ProjectDir(Path(project_dir), orchestrator or None)
     ctx = project.stack_context(stack, token_index)
     result = backend(ctx.orchestrator).deploy_stack(ctx)
+    deployer_doc = deployer_role(ctx)
+    deployer = DeployerRole("deployer", document=deployer_doc, protect=ctx.protect)
+    pulumi.export("deployer_role", deployer.arn)
     pulumi.export("namespace", ctx.namespace)
     pulumi.export("production_token", ctx.production_token)
     pulumi.export("orchestrator", ctx.orchestrator)
@@ -37,7 +43,9 @@ def deploy(project_dir: Path | str, stack: str, orchestrator: str | None = None,
         }
         for f in ctx.flows
     })
-    return result.artifacts
+    artifacts = [*result.artifacts, deployer_doc.artifact()]
+    roles = [a.path[len("iam/"):-len(".json")] for a in artifacts if a.path.startswith("iam/")]
+    return [*artifacts, render_summary(ctx, roles)]
 
 
 def main() -> list[Artifact]:

@@ -114,6 +114,24 @@ class Airflow(Model):
         "local", description="--metadata of the task commands (Metaflow's deployer passes its own)")
 
 
+class Deployer(Model):
+    """Who may run ``pulumi up`` for a stack: the CI identity its deployer role trusts."""
+
+    oidc_provider_arn: str = (
+        "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com")
+    audience: str = "sts.amazonaws.com"
+    subject_template: str = Field(
+        "repo:example-org/example-repo:environment:{stack}",
+        description="the OIDC subject allowed for a stack; {stack} and {project} are filled in")
+
+    @field_validator("oidc_provider_arn")
+    @classmethod
+    def _oidc(cls, v: str) -> str:
+        if ":oidc-provider/" not in v:
+            raise ValueError("must be an IAM OIDC provider ARN (arn:aws:iam::<account>:oidc-provider/<issuer>)")
+        return v
+
+
 class StackSpec(Model):
     """One namespace of the branch matrix (``prod``, ``prod.<b>``, ``test.<b>``)."""
 
@@ -165,6 +183,7 @@ class ProjectConfig(Model):
     aws: Aws = Aws()
     kubernetes: Kubernetes = Kubernetes()
     airflow: Airflow = Airflow()
+    deployer: Deployer = Deployer()
     protect_prod: bool = True
 
     @field_validator("project")
