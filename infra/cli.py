@@ -171,6 +171,28 @@ def check(
         raise typer.Exit(1)
 
 
+@app.command()
+def diff(
+    base: Annotated[str, typer.Argument(help="the stack to compare against, e.g. prod")],
+    head: Annotated[str, typer.Argument(help="the stack under review, e.g. test.feature_x")],
+    orchestrator: OrchestratorOpt = None,
+    fmt: Annotated[str, typer.Option("--format", help="text or markdown")] = "text",
+    base_project_dir: Annotated[Optional[Path], typer.Option(
+        "--base-project-dir", help="take BASE from another checkout (e.g. of main)")] = None,
+    project_dir: ProjectDirOpt = Path("."),
+) -> None:
+    """What HEAD's stack changes compared with BASE's, per flow, namespace names normalised."""
+    from infra.diff import diff_stacks, render_markdown, render_text
+    from infra.naming.stacks import parse_stack
+
+    if fmt not in ("text", "markdown"):
+        raise FlowstacksError(f"unknown format '{fmt}'", where="--format", hint="text or markdown")
+    parse_stack(base)
+    parse_stack(head)
+    result = diff_stacks(project_dir, base, head, orchestrator, base_project_dir)
+    typer.echo(render_markdown(result) if fmt == "markdown" else render_text(result), nl=False)
+
+
 @stack_app.command("init")
 def stack_init(
     write: Annotated[bool, typer.Option("--write", help="also write stacks/Pulumi.<stack>.yaml")] = False,
