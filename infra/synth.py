@@ -20,6 +20,7 @@ from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.stack import run_in_stack
 from pulumi.runtime.sync_await import _sync_await
 
+from infra.errors import FlowstacksError
 from infra.render.artifact import Artifact
 from infra.render.serialize import canonical_json, compact_json
 
@@ -204,8 +205,13 @@ def synth(project_dir: Path, stacks: list[str], out: Path, orchestrator: str | N
           on_stack: Callable[[str], None] | None = None) -> list[StackResult]:
     """Synthesize ``stacks`` into ``out/<stack>/``; all or nothing."""
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        if out.exists() and not out.is_dir():
+            raise NotADirectoryError(20, "exists and is not a folder")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    except OSError as exc:
+        raise FlowstacksError(f"cannot write {out}: {exc.strerror}", where="--out") from None
     results = []
     try:
         for stack in stacks:
