@@ -26,3 +26,18 @@ def vectors() -> list[dict]:
     if not VECTORS.exists():
         pytest.skip(f"shared vectors not found at {VECTORS}")
     return [json.loads(line) for line in VECTORS.read_text().splitlines() if line.strip()]
+
+
+EXAMPLE_STACKS = ("prod", "prod.staging", "test.feature_x", "user.alice")
+ORCHESTRATORS = ("step-functions", "argo", "airflow")
+_SYNTH_CACHE: dict = {}
+
+
+def synthesized(orchestrator: str, stack: str):
+    """The example project's stack synthesized once per test session (a StackResult)."""
+    key = (orchestrator, stack)
+    if key not in _SYNTH_CACHE:
+        from infra.synth import synth_stack
+
+        _SYNTH_CACHE[key] = synth_stack(REPO, stack, orchestrator)
+    return _SYNTH_CACHE[key]

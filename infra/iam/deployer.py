@@ -29,9 +29,16 @@ def _states_prefix(ctx: StackContext) -> str:
     return head[:60]
 
 
-def _tag_condition(ctx: StackContext, key: str) -> dict[str, Any]:
-    return {"StringEquals": {f"{key}/metaflow/branch": ctx.branch_name,
-                             f"{key}/metaflow/project": ctx.project_name}}
+def _tag_condition(ctx: StackContext, key: str, operator: str = "StringEquals") -> dict[str, Any]:
+    return {operator: {f"{key}/metaflow/branch": ctx.branch_name,
+                       f"{key}/metaflow/project": ctx.project_name}}
+
+
+def _create_condition(ctx: StackContext) -> dict[str, Any]:
+    """For calls that create *or* update (PutRule) or tag: the request carries this namespace's
+    tags, and an existing resource, if any, already belongs to this namespace."""
+    return {**_tag_condition(ctx, "aws:RequestTag"),
+            **_tag_condition(ctx, "aws:ResourceTag", "StringEqualsIfExists")}
 
 
 def deployer_trust(ctx: StackContext) -> dict[str, Any]:
@@ -76,18 +83,28 @@ def deployer_statements(ctx: StackContext) -> list[dict[str, Any]]:
         sts.append(statement("CodePackages", ["s3:PutObject", "s3:GetObject", "s3:DeleteObject",
                                               "s3:PutObjectTagging", "s3:GetObjectTagging"], packages))
     if ctx.orchestrator == "step-functions":
+        # Name globs cannot stop at a dot: `<project>.prod.*` also matches `<project>.prod.staging.*`.
+        # So changes to existing objects are bound by the namespace tag, creation by the tag the
+        # request carries; the name prefix narrows both further.
         machines = f"arn:aws:states:{region}:{account}:stateMachine:{_states_prefix(ctx)}*"
         rules = f"arn:aws:events:{region}:{account}:rule/{_states_prefix(ctx)[:47]}*"
         sts += [
-            statement("StateMachines", [
-                "states:CreateStateMachine", "states:UpdateStateMachine", "states:DeleteStateMachine",
-                "states:DescribeStateMachine", "states:TagResource", "states:UntagResource",
-                "states:ListTagsForResource", "states:ListStateMachineVersions"], [machines]),
-            statement("Rules", [
-                "events:PutRule", "events:DeleteRule", "events:DescribeRule", "events:PutTargets",
-                "events:RemoveTargets", "events:ListTargetsByRule", "events:TagResource",
-                "events:UntagResource", "events:ListTagsForResource", "events:EnableRule",
-                "events:DisableRule"], [rules]),
+            statement("CreateStateMachines", ["states:CreateStateMachine"], [machines],
+                      _tag_condition(ctx, "aws:RequestTag")),
+            statement("TagStateMachines", ["states:TagResource"], [machines],
+                      _tag_condition(ctx, "aws:ResourceTag", "StringEqualsIfExists")),
+            statement("ManageStateMachines", [
+                "states:UpdateStateMachine", "states:DeleteStateMachine", "states:DescribeStateMachine",
+                "states:UntagResource", "states:ListTagsForResource",
+                "states:ListStateMachineVersions"], [machines], _tag_condition(ctx, "aws:ResourceTag")),
+            statement("PutRules", ["events:PutRule"], [rules], _create_condition(ctx)),
+            statement("TagRules", ["events:TagResource"], [rules],
+                      _tag_condition(ctx, "aws:ResourceTag", "StringEqualsIfExists")),
+            statement("ManageRules", [
+                "events:DeleteRule", "events:DescribeRule", "events:PutTargets",
+                "events:RemoveTargets", "events:ListTargetsByRule", "events:UntagResource",
+                "events:ListTagsForResource", "events:EnableRule", "events:DisableRule"], [rules],
+                      _tag_condition(ctx, "aws:ResourceTag")),
             statement("JobDefinitions", ["batch:RegisterJobDefinition", "batch:TagResource"],
                       [f"arn:aws:batch:{region}:{account}:job-definition/*"],
                       _tag_condition(ctx, "aws:RequestTag")),
