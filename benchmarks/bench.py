@@ -1,0 +1,279 @@
+"""flowstacks benchmark: synth at N = 10, 100, 1,000 flows against Metaflow's own deployers.
+
+    .venv/bin/python benchmarks/bench.py                 # the full run (several minutes)
+    .venv/bin/python benchmarks/bench.py --smoke         # N=10, one orchestrator (CI)
+    .venv/bin/python benchmarks/bench.py --results benchmarks/RESULTS.md
+
+Prints one table and the ratios the targets are stated in (issue 8); measured side by side in
+one run on this machine. Never asserts timings: machines here are shared and noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import os
+import platform
+import pstats
+import random
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+STACKS = ("prod", "prod.b1", "test.b1", "user.bench")
+ORCHESTRATORS = ("step-functions", "argo", "airflow")
+PROJECT = "bench"
+
+# --- synthetic projects --------------------------------------------------------------------
+
+def _linear(name: str, steps: int, deco: str = "", imports: str = "") -> str:
+    body = []
+    names = ["start"] + [f"s{i}" for i in range(1, steps - 1)] + ["end"]
+    for cur, nxt in zip(names, names[1:]):
+        retry = "    @retry\n" if cur.endswith("1") else ""
+        body.append(f"{retry}    @step\n    def {cur}(self):\n        self.next(self.{nxt})\n")
+    body.append("    @step\n    def end(self):\n        pass\n")
+    return (f"from metaflow import FlowSpec, project, retry, step{imports}\n\n\n"
+            f"{deco}@project(name='{PROJECT}')\nclass {name}(FlowSpec):\n" + "\n".join(body))
+
+
+def _foreach(name: str, width: int) -> str:
+    """start -foreach-> w1 -> ... -> w<width> -> join -> end."""
+    chain = [f"w{i}" for i in range(1, width + 1)]
+    body = ["    @step\n    def start(self):\n        self.items = [1, 2, 3]\n"
+            "        self.next(self.w1, foreach='items')\n"]
+    for cur, nxt in zip(chain, chain[1:] + ["join"]):
+        decos = "    @retry\n    @resources(cpu=2, memory=8192)\n" if nxt == "join" else ""
+        body.append(f"{decos}    @step\n    def {cur}(self):\n        self.next(self.{nxt})\n")
+    body.append("    @step\n    def join(self, inputs):\n        self.next(self.end)\n")
+    body.append("    @step\n    def end(self):\n        pass\n")
+    return (f"from metaflow import FlowSpec, project, resources, retry, step\n\n\n"
+            f"@project(name='{PROJECT}')\nclass {name}(FlowSpec):\n" + "\n".join(body))
+
+
+def _split(name: str, branches: int) -> str:
+    arms = ", ".join(f"self.b{i}" for i in range(branches))
+    steps = "".join(f"    @step\n    def b{i}(self):\n        self.next(self.join)\n\n" for i in range(branches))
+    return (f"from metaflow import FlowSpec, project, step\n\n\n@project(name='{PROJECT}')\n"
+            f"class {name}(FlowSpec):\n    @step\n    def start(self):\n        self.next({arms})\n\n"
+            f"{steps}    @step\n    def join(self, inputs):\n        self.next(self.end)\n\n"
+            f"    @step\n    def end(self):\n        pass\n")
+
+
+def flow_source(i: int, rng: random.Random) -> tuple[str, str]:
+    """A realistic mix: linear, foreach, split/join, scheduled, triggered; 2 to 20 steps."""
+    name = f"Bench{i:04d}Flow"
+    kind = i % 5
+    if kind == 0:
+        src = _linear(name, rng.randint(2, 20))
+    elif kind == 1:
+        src = _foreach(name, rng.randint(1, 16))
+    elif kind == 2:
+        src = _split(name, rng.randint(2, 16))
+    elif kind == 3:
+        src = _linear(name, rng.randint(2, 20), "@schedule(hourly=True)\n", ", schedule")
+    else:
+        up = f"Bench{i - 4:04d}Flow"
+        src = _linear(name, rng.randint(2, 20), f"@trigger_on_finish(flow='{up}')\n", ", trigger_on_finish")
+    return name, src
+
+
+def make_project(root: Path, n: int) -> Path:
+    rng = random.Random(n)
+    (root / "flowspecs").mkdir(parents=True)
+    for i in range(n):
+        name, src = flow_source(i, rng)
+        (root / "flowspecs" / f"{name.lower()}.py").write_text(src)
+    (root / "flowspecs" / "flowstacks_config.py").write_text(textwrap.dedent(f"""\
+        from infra.model.config import ProjectConfig, StackSpec
+        CONFIG = ProjectConfig(project="{PROJECT}", stacks=[StackSpec(name="prod"),
+            StackSpec(name="prod.b1"), StackSpec(name="test.b1")])
+        """))
+    return root
+
+
+# --- measurements --------------------------------------------------------------------------
+
+@dataclass
+class Row:
+    n: int
+    orchestrator: str
+    mode: str  # process | in-process
+    seconds: float
+    deployments: int
+    peak_rss_mb: float
+    output_mb: float
+
+    @property
+    def per_deployment_ms(self) -> float:
+        return 1000 * self.seconds / self.deployments
+
+
+def du_mb(path: Path) -> float:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 2**20
+
+
+def synth_process(project: Path, out: Path, orchestrator: str) -> tuple[float, float]:
+    """Wall time and peak RSS (MB) of a whole `flowstacks synth` process over the 4 stacks."""
+    args = [sys.executable, "-m", "infra.cli", "synth", "--quiet", "--orchestrator", orchestrator,
+            "--out", str(out), "--project-dir", str(project)]
+    for stack in STACKS:
+        args += ["--stack", stack]
+    start = time.perf_counter()
+    proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    if status != 0:
+        raise RuntimeError(f"synth failed for {project}: {proc.stderr.read().decode()[-2000:]}")
+    return elapsed, usage.ru_maxrss / 1024
+
+
+def synth_in_process(project: Path, out: Path, orchestrator: str, profile: bool = False
+                     ) -> tuple[float, str | None]:
+    from infra.synth import synth
+
+    profiler = cProfile.Profile() if profile else None
+    start = time.perf_counter()
+    if profiler:
+        profiler.enable()
+    synth(project, list(STACKS), out, orchestrator)
+    if profiler:
+        profiler.disable()
+    elapsed = time.perf_counter() - start
+    text = None
+    if profiler:
+        buf = io.StringIO()
+        pstats.Stats(profiler, stream=buf).sort_stats("cumulative").print_stats(18)
+        text = buf.getvalue()
+    return elapsed, text
+
+
+def metaflow_seconds(flow_files: list[Path], runs: int) -> dict[str, float]:
+    """Median seconds of Metaflow's own `create --only-json` per flow, per orchestrator."""
+    from tests.oracle.harness import MotoOracle
+
+    times: dict[str, list[float]] = {"step-functions": [], "argo": []}
+    with MotoOracle() as oracle:
+        for flow in flow_files:
+            for _ in range(runs):
+                for orch, call in (("step-functions", oracle.sfn_json), ("argo", oracle.argo_json)):
+                    start = time.perf_counter()
+                    call(flow, branch="b1", production=True, cache=False)
+                    times[orch].append(time.perf_counter() - start)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def startup_seconds(flow: Path, runs: int = 5) -> dict[str, float]:
+    """`flowstacks names` against `python flow.py --help` (Metaflow's CLI start)."""
+    env = {**os.environ, "USER": "bench"}
+    cmds = {
+        "flowstacks names": [str(REPO / ".venv/bin/flowstacks"), "names", str(flow), "--json"],
+        "python flow.py --help": [sys.executable, str(flow), "--no-pylint", "--help"],
+    }
+    out = {}
+    for label, cmd in cmds.items():
+        samples = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            subprocess.run(cmd, capture_output=True, check=True, env=env, cwd=flow.parent)
+            samples.append(time.perf_counter() - start)
+        out[label] = statistics.median(samples)
+    return out
+
+
+# --- report --------------------------------------------------------------------------------
+
+def table(rows: list[Row]) -> str:
+    lines = ["| N flows | orchestrator | mode | seconds | deployments | ms / deployment | peak RSS MB | output MB |",
+             "|---:|---|---|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r.n} | {r.orchestrator} | {r.mode} | {r.seconds:.2f} | {r.deployments} | "
+                     f"{r.per_deployment_ms:.2f} | {r.peak_rss_mb:.0f} | {r.output_mb:.1f} |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="N=10, argo only, no Metaflow")
+    parser.add_argument("--sizes", default="10,100,1000")
+    parser.add_argument("--orchestrators", default=",".join(ORCHESTRATORS))
+    parser.add_argument("--metaflow-sample", type=int, default=3, help="flows timed with Metaflow")
+    parser.add_argument("--metaflow-runs", type=int, default=3)
+    parser.add_argument("--results", type=Path, help="also write the report to this Markdown file")
+    args = parser.parse_args()
+    sizes = [10] if args.smoke else [int(x) for x in args.sizes.split(",")]
+    orchestrators = ["argo"] if args.smoke else args.orchestrators.split(",")
+
+    work = Path(tempfile.mkdtemp(prefix="flowstacks-bench-"))
+    rows: list[Row] = []
+    profile_text = None
+    try:
+        for n in sizes:
+            project = make_project(work / f"n{n}", n)
+            for orch in orchestrators:
+                out = work / f"out-{n}-{orch}-p"
+                seconds, rss = synth_process(project, out, orch)
+                rows.append(Row(n, orch, "process", seconds, n * len(STACKS), rss, du_mb(out)))
+                print(table(rows[-1:]).splitlines()[-1], flush=True)
+                out = work / f"out-{n}-{orch}-i"
+                profile = n == max(sizes) and orch == orchestrators[0]
+                seconds, text = synth_in_process(project, out, orch, profile)
+                profile_text = text or profile_text
+                rss_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+                rows.append(Row(n, orch, "in-process", seconds, n * len(STACKS), rss_self, du_mb(out)))
+                print(table(rows[-1:]).splitlines()[-1], flush=True)
+                shutil.rmtree(out, ignore_errors=True)
+        report = [f"# flowstacks benchmark ({time.strftime('%Y-%m-%d')})", "",
+                  f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+                  f"{platform.python_version()}, {platform.platform()}", "",
+                  "Each flowstacks run synthesizes every flow into 4 stacks "
+                  f"({', '.join(STACKS)}); a deployment is one flow in one stack for one orchestrator.",
+                  "", table(rows), ""]
+        if not args.smoke:
+            sample = sorted((work / f"n{sizes[0]}" / "flowspecs").glob("bench*.py"))
+            sample = [p for p in sample if "trigger_on_finish" not in p.read_text()][: args.metaflow_sample]
+            mf = metaflow_seconds(sample, args.metaflow_runs)
+            report += ["## Against Metaflow 2.19.39's own deployers", "",
+                       f"Metaflow: median of {args.metaflow_runs} runs x {len(sample)} flows of "
+                       "`create --only-json` against a local moto server.", "",
+                       "| orchestrator | Metaflow s / deployment | flowstacks ms / deployment (N=max, in-process) | ratio |",
+                       "|---|---:|---:|---:|"]
+            for orch, mf_s in mf.items():
+                ours = [r for r in rows if r.orchestrator == orch and r.mode == "in-process" and r.n == max(sizes)]
+                if ours:
+                    ratio = mf_s / (ours[0].per_deployment_ms / 1000)
+                    report.append(f"| {orch} | {mf_s:.3f} | {ours[0].per_deployment_ms:.2f} | {ratio:.0f}x |")
+            report += ["", "## Linearity (per-deployment time at N=max / at N=min, in-process)", ""]
+            for orch in orchestrators:
+                by_n = {r.n: r for r in rows if r.orchestrator == orch and r.mode == "in-process"}
+                lo, hi = by_n[min(sizes)], by_n[max(sizes)]
+                report.append(f"- {orch}: {hi.per_deployment_ms / lo.per_deployment_ms:.2f}x")
+            starts = startup_seconds(REPO / "flowspecs" / "project_flow.py")
+            report += ["", "## Start-up", ""] + [f"- {k}: {v:.3f} s" for k, v in starts.items()]
+            report.append(f"- ratio: {starts['python flow.py --help'] / starts['flowstacks names']:.2f}x "
+                          "(Metaflow's --help time / flowstacks names time)")
+        if profile_text:
+            report += ["", f"## Profile of the N={max(sizes)} in-process run ({orchestrators[0]})", "",
+                       "```", profile_text.strip(), "```"]
+        text = "\n".join(report) + "\n"
+        print(text)
+        if args.results:
+            args.results.write_text(text)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
