@@ -15,6 +15,7 @@ import yaml
 
 from infra.errors import FlowstacksError
 from infra.naming.stacks import parse_stack
+from infra.render.serialize import canonical_yaml
 
 STACKS_DIR = "stacks"
 TOKEN_KEY = "flowstacks:productionTokenIndex"
@@ -57,9 +58,7 @@ def token_index(project_dir: Path, stack: str) -> int:
 
 def render_stack_file(stack: str, config: dict[str, Any]) -> str:
     """The file's text: header + sorted config (deterministic)."""
-    body = yaml.safe_dump({"config": dict(sorted(config.items()))}, sort_keys=True,
-                          default_flow_style=False)
-    return HEADER.format(stack=stack) + body
+    return HEADER.format(stack=stack) + canonical_yaml({"config": dict(sorted(config.items()))})
 
 
 def expected_config(project_dir: Path, stack: str) -> dict[str, Any]:

@@ -1,0 +1,49 @@
+"""Argo Workflows backend (DESIGN §3, issue 5): per namespace an IRSA task role and its service
+account; per flow the code package, WorkflowTemplate, CronWorkflow (@schedule) and Sensor
+(@trigger/@trigger_on_finish).
+
+Artifacts: ``argo/<template name>.yaml`` holds the template followed by its CronWorkflow and
+Sensor as one multi-document YAML stream (``kubectl apply -f`` takes it as is), and
+``iam/<role>.json`` the task role.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pulumi
+
+from infra.components import BackendResult
+from infra.components.argo_flow import ArgoFlow
+from infra.components.argo_identity import ArgoTaskIdentity
+from infra.components.code_package import CodePackageObject, build_flow_package
+from infra.iam.irsa import irsa_role, service_account_name
+from infra.model.deployment import StackContext
+from infra.render.argo import render_flow
+
+
+def _project_dir() -> Path:
+    return Path(pulumi.Config("flowstacks").get("projectDir") or ".")
+
+
+def deploy_stack(ctx: StackContext) -> BackendResult:
+    """Render every flow of ``ctx`` for Argo and create the stack's resources."""
+    result = BackendResult()
+    namespace = ctx.config.kubernetes.namespace
+    service_account = service_account_name(ctx)
+    # Render everything first: a name Kubernetes refuses stops the stack before any resource.
+    rendered = []
+    for fd in ctx.flows:
+        package = build_flow_package(ctx, fd, _project_dir())
+        rendered.append((fd, package, render_flow(ctx, fd, package, service_account)))
+    role = irsa_role(ctx, service_account, namespace)
+    ArgoTaskIdentity(f"{ctx.stack}-argo-tasks", role=role, service_account=service_account,
+                     namespace=namespace, protect=ctx.protect)
+    result.artifacts.append(role.artifact())
+    for fd, package, objects in rendered:
+        CodePackageObject(f"{fd.project_flow_name}-package", package=package, tags=ctx.tags,
+                          protect=ctx.protect)
+        flow = ArgoFlow(fd.project_flow_name, objects=objects, protect=ctx.protect)
+        result.artifacts.append(objects.artifact())
+        result.objects[fd.flow.name] = flow.template_name
+    return result
