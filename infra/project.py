@@ -21,6 +21,7 @@ from infra.model.deployment import FlowDeployment, StackContext
 from infra.model.flow import Flow
 from infra.naming import deploy_names
 from infra.naming.deployers import production_token, token_prefix
+from infra.naming.limits import name_problems, orchestrator_names
 from infra.naming.project import resolve_namespace
 from infra.naming.stacks import parse_stack
 
@@ -65,6 +66,26 @@ def load_config(project_dir: Path) -> ProjectConfig | None:
     if not isinstance(config, ProjectConfig):
         raise FlowstacksError("defines no CONFIG = ProjectConfig(...)", where=CONFIG_FILE)
     return config
+
+
+def check_names(deployments: list[FlowDeployment], orchestrator: str, stack: str) -> None:
+    """Refuse names the platform would refuse, and two flows that would get the same object
+    (Metaflow would deploy one over the other: e.g. Argo drops ``_``, so ``Ab_Flow`` and
+    ``AbFlow`` collide)."""
+    seen: dict[tuple[str, str], FlowDeployment] = {}
+    for fd in deployments:
+        where = f"{fd.flow.file} ({fd.flow.name})"
+        problems = name_problems(fd.names, orchestrator)
+        if problems:
+            raise FlowstacksError("; ".join(problems), where=where,
+                                  hint=f"in stack '{stack}' on {orchestrator}")
+        for kind, name in orchestrator_names(fd.names, orchestrator):
+            other = seen.setdefault((kind, name), fd)
+            if other is not fd:
+                raise FlowstacksError(
+                    f"{other.flow.name} ({other.flow.file}) and {fd.flow.name} get the same "
+                    f"{orchestrator} {kind} {name!r}: one would overwrite the other",
+                    where=where, hint="rename one of the flow classes")
 
 
 @dataclass
@@ -199,10 +220,12 @@ class ProjectDir:
                 cli_branch=pns.cli_branch, cli_production=pns.cli_production,
                 names=deploy_names(pns, config.aws.state_machine_prefix, token_index),
             ))
+        orchestrator = self.orchestrator(stack)
+        check_names(deployments, orchestrator, stack)
         prefix = token_prefix(project, ns.branch_name)
         return StackContext(
             stack=stack, kind=ns.kind, project_name=project, branch_name=ns.branch_name,
-            orchestrator=self.orchestrator(stack), owner=owner or "", token_prefix=prefix,
+            orchestrator=orchestrator, owner=owner or "", token_prefix=prefix,
             token_index=token_index, production_token=production_token(prefix, token_index),
             protect=config.protect(stack), config=config, flows=tuple(deployments),
         )
