@@ -21,11 +21,12 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
-import json
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from infra.render.serialize import metaflow_json
 
 # metaflow_config.DEFAULT_PACKAGE_SUFFIXES: what Metaflow packages from the flow's folder.
 PACKAGE_SUFFIXES = (".py", ".R", ".RDS")
@@ -61,10 +62,18 @@ class CodePackage:
         return f"s3://{self.bucket}/{self.key}"
 
 
+def _sorted(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {k: _sorted(data[k]) for k in sorted(data)}
+    if isinstance(data, (list, tuple)):
+        return [_sorted(v) for v in data]
+    return data
+
+
 def _json(data: Any) -> bytes:
-    # Metaflow writes these members with json.dumps (default separators); sorted keys here so
+    # Metaflow writes these members as Python-default JSON (metaflow_json); keys sorted here so
     # the package, and with it the content address, does not depend on dict order.
-    return json.dumps(data, sort_keys=True).encode("utf-8")
+    return metaflow_json(_sorted(data)).encode("utf-8")
 
 
 def environment_info(owner: str, script: str, metaflow_version: str, python_version: str

@@ -1,0 +1,49 @@
+"""Airflow backend (DESIGN §3, issue 6): per namespace the task pods' IRSA role and service
+account; per flow the code package and the DAG file in the DAGs bucket (as MWAA reads it).
+
+Artifacts: ``airflow/<dag_id>.py`` (the DAG file as uploaded) and ``iam/<role>.json``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pulumi
+
+from infra.components import BackendResult
+from infra.components.airflow_dag import AirflowDag
+from infra.components.airflow_tasks import AirflowTaskIdentity
+from infra.components.code_package import CodePackageObject, build_flow_package
+from infra.iam.irsa import service_account_name
+from infra.model.deployment import StackContext
+from infra.render.airflow import dag_artifact, dag_object_key, task_role
+
+
+def _project_dir() -> Path:
+    return Path(pulumi.Config("flowstacks").get("projectDir") or ".")
+
+
+def deploy_stack(ctx: StackContext) -> BackendResult:
+    """Render every flow of ``ctx`` to a DAG file and create the stack's resources."""
+    result = BackendResult()
+    airflow = ctx.config.airflow
+    # Render everything first: a flow Airflow cannot take stops the stack before any resource.
+    rendered = []
+    for fd in ctx.flows:
+        package = build_flow_package(ctx, fd, _project_dir())
+        rendered.append((fd, package, dag_artifact(ctx, fd, package.url, package.sha)))
+    role = task_role(ctx)
+    AirflowTaskIdentity(f"{ctx.stack}-airflow-tasks", role=role,
+                        service_account=service_account_name(ctx), namespace=airflow.namespace,
+                        protect=ctx.protect)
+    result.artifacts.append(role.artifact())
+    for fd, package, artifact in rendered:
+        CodePackageObject(f"{fd.project_flow_name}-package", package=package, tags=ctx.tags,
+                          protect=ctx.protect)
+        dag_id = fd.airflow_dag_id
+        AirflowDag(dag_id, bucket=airflow.dags_bucket,
+                   key=dag_object_key(airflow.dags_prefix, dag_id), source=artifact.content,
+                   tags=ctx.tags, protect=ctx.protect)
+        result.artifacts.append(artifact)
+        result.objects[fd.flow.name] = dag_id
+    return result

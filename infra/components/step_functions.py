@@ -1,0 +1,69 @@
+"""The Step Functions backend: ``deploy_stack(ctx)`` wires one namespace's resources.
+
+Per flow: the code package object, the state machine and its EventBridge rules. Per namespace:
+the Batch job definitions the states submit to and the three roles of :mod:`infra.iam.sfn`.
+Rendering is done up front by the pure layers, so a bad flow fails before any resource exists.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pulumi
+
+from infra import package as pkg
+from infra.components import BackendResult
+from infra.components.code_package import CodePackageObject, build_flow_package
+from infra.components.sfn_batch import JobDefinitions
+from infra.components.sfn_flow import StepFunctionsFlow
+from infra.components.sfn_roles import NamespaceRole
+from infra.iam.sfn import sfn_roles, task_role_arn
+from infra.model.deployment import StackContext
+from infra.render.artifact import Artifact
+from infra.render.serialize import canonical_json
+from infra.render.sfn import SfnInputs, event_rules, render_state_machine
+
+
+def _project_dir() -> Path:
+    return Path(pulumi.Config("flowstacks").get("projectDir") or ".")
+
+
+def deploy_stack(ctx: StackContext) -> BackendResult:
+    """Render every flow of ``ctx``, then create the namespace's resources."""
+    project_dir = _project_dir()
+    version = pkg.installed_metaflow_version()
+    packages, renderings, rules = {}, {}, {}
+    for dep in ctx.flows:  # all rendering first: errors leave nothing half-created
+        package = build_flow_package(ctx, dep, project_dir)
+        packages[dep.flow.name] = package
+        renderings[dep.flow.name] = render_state_machine(ctx, dep, SfnInputs(
+            code_package_sha=package.sha, code_package_url=package.url,
+            task_role_arn=task_role_arn(ctx), metaflow_version=version))
+        rules[dep.flow.name] = event_rules(ctx, dep)
+    started = [renderings[f].state_machine_name for f, r in rules.items() if r]
+    roles = sfn_roles(ctx, [r.needs for r in renderings.values()], started)
+
+    protect = ctx.protect
+    execution = NamespaceRole("sfn-execution-role", document=roles.execution, protect=protect)
+    if roles.task:
+        NamespaceRole("batch-task-role", document=roles.task, protect=protect)
+    events = (NamespaceRole("sfn-events-role", document=roles.events, protect=protect)
+              if roles.events else None)
+    specs = {n: s for r in renderings.values() for n, s in r.job_definitions.items()}
+    jobdefs = JobDefinitions("job-definitions", specs=specs, tags=ctx.tags, protect=protect)
+
+    result = BackendResult()
+    for dep in ctx.flows:
+        name = dep.flow.name
+        CodePackageObject(f"{name}-code-package", package=packages[name], tags=ctx.tags,
+                          protect=protect)
+        flow = StepFunctionsFlow(
+            name, rendering=renderings[name], role_arn=execution.arn,
+            job_definition_arns=jobdefs.arns, rules=rules[name],
+            events_role_arn=events.arn if events else None, tags=ctx.tags, protect=protect)
+        result.objects[name] = flow.arn
+        result.artifacts.append(Artifact(
+            f"step-functions/{renderings[name].state_machine_name}.asl.json",
+            canonical_json(renderings[name].definition)))
+    result.artifacts += [role.artifact() for role in roles.all()]
+    return result

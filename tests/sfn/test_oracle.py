@@ -1,0 +1,86 @@
+"""Metaflow 2.19.39 as the oracle: its own ``step-functions create --only-json`` for every example
+flow, in prod, test.feature_x and user.alice, run against a local moto server (SPEC §8) and
+compared point by point with flowstacks' renderer (see ``oracle_compare.py``, ``DIFFERENCES.md``).
+
+The renderer gets the oracle's deployment settings (bucket, queue, roles, Fargate, owner ``alice``,
+the S3 endpoint) and the code package Metaflow uploaded, so every other value must agree.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.oracle.harness import OracleError, oracle_available, shared_oracle
+
+from .conftest import REPO
+from .helpers import env, oracle_context, render_resolved, tasks
+from .oracle_compare import Comparison, compare
+
+_ok, _why = oracle_available()
+pytestmark = [pytest.mark.oracle, pytest.mark.slow, pytest.mark.skipif(not _ok, reason=_why)]
+
+FLOWSPECS = REPO / "flowspecs"
+# kind -> how Metaflow is called for the same namespace
+CALLS = {"prod": dict(production=True), "test": dict(branch="feature_x"), "user": dict()}
+TRIGGER_ERROR = ("Deploying flows with @trigger or @trigger_on_finish decorator(s) to AWS Step "
+                 "Functions is not supported currently.")
+RESULTS: dict[tuple[str, str], Comparison] = {}
+
+
+@pytest.fixture(scope="module")
+def oracle():
+    return shared_oracle()
+
+
+def _configs(ctx, dep) -> dict[str, str]:
+    """The Config files the stack gives this flow, as ``--config NAME FILE`` (relative to flowspecs)."""
+    files = ctx.config.config_files(ctx.stack, dep.flow.name)
+    return {k: v for k, v in files.items() if k in {c.name for c in dep.flow.configs}}
+
+
+def _cases(kinds=("prod", "test", "user")):
+    from infra.project import ProjectDir
+
+    project = ProjectDir(REPO, "step-functions")
+    names = [f.name for f in project.default_flows]
+    return [(k, n) for k in kinds for n in names]
+
+
+@pytest.mark.parametrize("kind,flow", _cases())
+def test_definition_matches_metaflow(oracle, contexts, kind, flow):
+    ctx = oracle_context(contexts[kind], oracle.endpoint)
+    dep = ctx.flow(flow)
+    flow_file = REPO / dep.flow.file
+    call = dict(CALLS[kind], configs=_configs(contexts[kind], dep) or None)
+    if dep.flow.trigger_on_finish or dep.flow.triggers:
+        # Metaflow refuses; flowstacks deploys it (EventBridge rules): a kept difference.
+        with pytest.raises(OracleError) as exc:
+            oracle.sfn_json(flow_file, **call)
+        assert TRIGGER_ERROR in exc.value.stderr
+        pytest.skip("Metaflow refuses @trigger_on_finish on Step Functions (kept difference)")
+    theirs = oracle.sfn_json(flow_file, **call)
+    start = dict(env(dict(tasks(theirs))[theirs["StartAt"]]))
+    ours = render_resolved(ctx, flow, start["METAFLOW_CODE_SHA"], start["METAFLOW_CODE_URL"])
+    # the namespace itself agrees: state machine name Metaflow printed is in the env
+    assert start["SFN_STATE_MACHINE"] == dep.state_machine_name
+    result = compare(ours, theirs)
+    RESULTS[(kind, flow)] = result
+    assert not result.unexplained, json.dumps(result.unexplained[:5], indent=1)[:3000]
+    assert result.equal >= 0.95 * result.points
+
+
+def test_report_measured_figures(capsys):
+    """Prints the measured comparison (points compared / equal / kept by reason)."""
+    if not RESULTS:
+        pytest.skip("no oracle comparison ran")
+    total = Comparison()
+    for r in RESULTS.values():
+        total.add(r)
+    line = (f"oracle: {len(RESULTS)} definitions, {total.points} points compared, "
+            f"{total.equal} equal, kept: {dict(total.kept)}")
+    with capsys.disabled():
+        print("\n" + line)
+    assert total.points > 1000 and not total.unexplained
