@@ -119,6 +119,8 @@ def _plain(value: Any) -> Any:
         return [_plain(v) for v in value]
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
+    if isinstance(value, pulumi.FileAsset):  # by name: the path is machine-specific
+        return {"fileAsset": Path(str(value.path)).name}
     return str(value)
 
 
@@ -174,6 +176,7 @@ def stack_config(project_dir: Path, stack: str, orchestrator: str | None) -> dic
               for k, v in read_stack_config(project_dir, stack).items()}
     config[f"{PULUMI_PROJECT}:projectDir"] = str(project_dir)
     config[f"{PULUMI_PROJECT}:orchestrator"] = orchestrator or ""
+    config[f"{PULUMI_PROJECT}:offline"] = "true"  # the mock engine reads no asset files
     return config
 
 

@@ -141,7 +141,7 @@ def oracle_package(template: dict[str, Any], fd: FlowDeployment, datastore_root:
     for t in template["spec"]["templates"]:
         for e in (t.get("container") or {}).get("env") or []:
             if e["name"] == "METAFLOW_CODE_SHA":
-                return CodePackage(sha=e["value"], blob=b"", flow_name=fd.flow.name,
+                return CodePackage(sha=e["value"], flow_name=fd.flow.name,
                                    datastore_root=datastore_root)
     raise AssertionError("no METAFLOW_CODE_SHA in Metaflow's template")
 

@@ -186,10 +186,15 @@ def test_artifact_is_one_multi_document_stream():
     assert art.content.count("\n---\n") + art.content.startswith("---") == 1
 
 
-def test_user_name_kubernetes_rejects_is_an_error():
+def test_user_name_kubernetes_rejects_is_an_error(monkeypatch):
     from infra.project import ProjectDir
     from tests.conftest import EXAMPLE
 
+    with pytest.raises(FlowstacksError) as early:  # the stack refuses it before rendering...
+        ProjectDir(EXAMPLE, "argo").stack_context("user.john doe")
+    assert "not a valid Kubernetes name" in early.value.message
+    # ...and the renderer refuses it too, should a context ever reach it
+    monkeypatch.setattr("infra.project.check_names", lambda *args: None)
     ctx = ProjectDir(EXAMPLE, "argo").stack_context("user.john doe")
     fd = ctx.flow("ProjectFlow")
     assert fd.argo_template_name == "exampleproject.user.john doe.projectflow"  # as Metaflow
