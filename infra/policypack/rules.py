@@ -160,7 +160,9 @@ def names_in_namespace(res: Resource, stack: StackInfo) -> list[str]:
             res.type.startswith("kubernetes:argoproj.io/")):
         meta = res.inputs.get("metadata") or {}
         if res.inputs.get("kind") in ARGO_KINDS:
-            branch = (meta.get("annotations") or {}).get("metaflow/branch_name")
+            annotations = meta.get("annotations") or {}
+            # Metaflow's own annotation, or the namespace tag flowstacks puts on every object
+            branch = annotations.get("metaflow/branch_name") or annotations.get("metaflow/branch")
             if branch != stack.branch_name:
                 out.append(f"{res.inputs.get('kind')} {meta.get('name')!r} has "
                            f"metaflow/branch_name={branch!r}; {fix}")
@@ -195,6 +197,54 @@ def targets_own_namespace(res: Resource, stack: StackInfo) -> list[str]:
     return out
 
 
+# Metaflow's default runtime limit (DEFAULT_RUNTIME_LIMIT, 5 days): what a step without @timeout gets.
+DEFAULT_TIMEOUT_SECONDS = 432000
+_INTERNAL_TEMPLATES = ("capture-error", "error-msg", "exit-hook")
+
+
+def _sfn_tasks(states: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    out = []
+    for name, st in states.items():
+        if st.get("Type") == "Task" and "batch:submitJob" in str(st.get("Resource")):
+            out.append((name, st.get("Parameters") or {}))
+        for branch in st.get("Branches") or []:
+            out += _sfn_tasks(branch.get("States") or {})
+        for key in ("Iterator", "ItemProcessor"):
+            if isinstance(st.get(key), dict):
+                out += _sfn_tasks(st[key].get("States") or {})
+    return out
+
+
+def step_settings(res: Resource) -> list[tuple[str, int, int | None]]:
+    """(step, retries, timeout seconds) of each step a state machine or WorkflowTemplate runs."""
+    if res.type == "aws:sfn/stateMachine:StateMachine":
+        definition = _json(res.inputs.get("definition")) or {}
+        return [(name, int((p.get("RetryStrategy") or {}).get("Attempts", 1)) - 1,
+                 (p.get("Timeout") or {}).get("AttemptDurationSeconds"))
+                for name, p in _sfn_tasks(definition.get("States") or {})]
+    if res.inputs.get("kind") == "WorkflowTemplate":
+        return [(t["name"], int((t.get("retryStrategy") or {}).get("limit", 0)),
+                 t.get("activeDeadlineSeconds"))
+                for t in (res.inputs.get("spec") or {}).get("templates") or []
+                if "container" in t and not t["name"].startswith(_INTERNAL_TEMPLATES)]
+    return []
+
+
+def steps_without_retry(res: Resource, stack: StackInfo) -> list[str]:
+    """Advisory: a step that fails once fails the run."""
+    bare = sorted({name.lstrip("#*") for name, retries, _ in step_settings(res) if retries <= 0})
+    return [f"steps without @retry: {', '.join(bare)}; fix: add @retry to steps that touch the "
+            "network or spot capacity"] if bare else []
+
+
+def flow_without_timeout(res: Resource, stack: StackInfo) -> list[str]:
+    """Advisory: no step sets @timeout, so a stuck task runs for Metaflow's 5-day default."""
+    steps = step_settings(res)
+    if steps and all(t in (None, DEFAULT_TIMEOUT_SECONDS) for _, _, t in steps):
+        return ["no step has @timeout (each may run 5 days); fix: add @timeout to long steps"]
+    return []
+
+
 @dataclass(frozen=True)
 class Rule:
     name: str
@@ -212,6 +262,9 @@ RULES: tuple[Rule, ...] = (
          "mandatory", names_in_namespace),
     Rule("targets-own-namespace", "Schedule and trigger rules target only their own namespace.",
          "mandatory", targets_own_namespace),
+    Rule("steps-without-retry", "Steps should have @retry.", "advisory", steps_without_retry),
+    Rule("flow-without-timeout", "Flows should bound their steps with @timeout.", "advisory",
+         flow_without_timeout),
 )
 
 

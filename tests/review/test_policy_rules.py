@@ -120,7 +120,9 @@ def test_crossguard_adapter_reports_through_report_violation():
 
     policies = resource_policies(FakePolicy, pulumi_policy.EnforcementLevel)
     assert [p.name for p in policies] == [r.name for r in RULES]
-    assert all(p.enforcement_level == pulumi_policy.EnforcementLevel.MANDATORY for p in policies)
+    levels = {p.name: p.enforcement_level for p in policies}
+    assert levels["no-wildcard-iam"] == pulumi_policy.EnforcementLevel.MANDATORY
+    assert levels["steps-without-retry"] == pulumi_policy.EnforcementLevel.ADVISORY
     reported = []
     bad = Resource("aws:sfn/stateMachine:StateMachine", "sm", {"name": "example_project.prod.F", "tags": TAGS})
     for policy in policies:
@@ -161,3 +163,55 @@ def test_check_plan_exit_codes(tmp_path):
     (tmp_path / "nota.json").write_text("[1, 2]")
     proc = _cli("check", "--plan", "nota.json", cwd=tmp_path)
     assert proc.returncode == 1 and "not a flowstacks manifest" in proc.stderr
+
+
+def test_advisory_rules_read_retries_and_timeouts():
+    from infra.policypack.rules import flow_without_timeout, steps_without_retry
+
+    def machine(*tasks):
+        states = {name: {"Type": "Task", "Resource": "arn:aws:states:::batch:submitJob.sync",
+                         "Parameters": {"RetryStrategy": {"Attempts": attempts},
+                                        "Timeout": {"AttemptDurationSeconds": timeout}}}
+                  for name, attempts, timeout in tasks}
+        return Resource("aws:sfn/stateMachine:StateMachine", "sm",
+                        {"definition": json.dumps({"StartAt": tasks[0][0], "States": states})})
+
+    bare = machine(("start", 1, 432000), ("end", 1, 432000))
+    assert "start" in steps_without_retry(bare, TEST)[0]
+    assert flow_without_timeout(bare, TEST)
+    good = machine(("start", 3, 600), ("end", 2, 432000))
+    assert steps_without_retry(good, TEST) == [] and flow_without_timeout(good, TEST) == []
+    template = Resource("kubernetes:argoproj.io/v1alpha1:WorkflowTemplate", "t", {
+        "kind": "WorkflowTemplate", "spec": {"templates": [
+            {"name": "start", "container": {}, "retryStrategy": {"limit": 2}, "activeDeadlineSeconds": 60},
+            {"name": "end", "container": {}, "activeDeadlineSeconds": 432000},
+            {"name": "capture-error-hook-fn-preflight", "container": {}}]}})
+    assert steps_without_retry(template, TEST) == ["steps without @retry: end; fix: add @retry to "
+                                                   "steps that touch the network or spot capacity"]
+    assert flow_without_timeout(template, TEST) == []
+
+
+def test_example_plans_have_no_mandatory_violation():
+    from infra.check import check_manifest
+    from tests.conftest import EXAMPLE_STACKS, ORCHESTRATORS, synthesized
+
+    for orchestrator in ORCHESTRATORS:
+        for stack in EXAMPLE_STACKS:
+            found = [v.render() for v in check_manifest(synthesized(orchestrator, stack).manifest())
+                     if v.level == "mandatory"]
+            assert found == [], (orchestrator, stack, found)
+
+
+def test_planted_violations_in_a_synthesized_plan_are_found():
+    import copy
+
+    from infra.check import check_manifest
+    from tests.conftest import synthesized
+
+    plan = copy.deepcopy(synthesized("step-functions", "test.feature_x").manifest())
+    machine = next(r for r in plan["resources"] if r["type"] == "aws:sfn/stateMachine:StateMachine")
+    machine["inputs"]["name"] = "example_project.prod.Intruder"
+    role = next(r for r in plan["resources"] if r["type"] == "aws:iam/role:Role")
+    role["inputs"]["tags"] = {}
+    rules = {v.rule for v in check_manifest(plan) if v.level == "mandatory"}
+    assert {"names-in-namespace", "namespace-tags"} <= rules
