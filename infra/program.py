@@ -9,6 +9,9 @@ import pulumi
 
 from infra.components import backend
 from infra.components.deployer import DeployerRole
+from infra.components.secrets import secret_inputs
+from infra.model.deployment import secret_placeholder
+from infra.render.serialize import metaflow_json
 from infra.iam.deployer import deployer_role
 from infra.model.deployment import StackContext
 from infra.project import ProjectDir
@@ -28,6 +31,9 @@ def deploy(project_dir: Path | str, stack: str, orchestrator: str | None = None,
     Metaflow namespace and a client snippet. Returns the reviewer artifacts."""
     project = ProjectDir(Path(project_dir), orchestrator or None)
     ctx = project.stack_context(stack, token_index)
+    if "serviceAuthKey" in secret_inputs():  # Metaflow's METAFLOW_SERVICE_AUTH_KEY, kept secret
+        ctx = ctx.model_copy(update={"service_headers": metaflow_json(
+            {"x-api-key": secret_placeholder("serviceAuthKey")})})
     result = backend(ctx.orchestrator).deploy_stack(ctx)
     deployer_doc = deployer_role(ctx)
     deployer = DeployerRole("deployer", document=deployer_doc, protect=ctx.protect)

@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.stack import run_in_stack
 from pulumi.runtime.sync_await import _sync_await
@@ -25,6 +26,7 @@ from infra.render.artifact import Artifact
 from infra.render.serialize import canonical_json, compact_json
 
 PULUMI_PROJECT = "flowstacks"
+SECRET_MARK = "[secret]"
 
 
 def _arn(service: str, region: str, account: str, resource: str) -> str:
@@ -100,19 +102,21 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
-            inputs = pulumi.runtime.rpc.deserialize_properties(request.object)
+            inputs = rpc.deserialize_properties(request.object)
             self.recorded.append(Recorded(request.type, request.name, _plain(inputs),
                                           bool(request.protect), bool(request.custom)))
         return response
 
     def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802
         if request.urn.split("::")[2] == "pulumi:pulumi:Stack":
-            self.stack_outputs = _plain(pulumi.runtime.rpc.deserialize_properties(request.outputs))
+            self.stack_outputs = _plain(rpc.deserialize_properties(request.outputs))
         return super().RegisterResourceOutputs(request)
 
 
 def _plain(value: Any) -> Any:
-    """Strip Pulumi's unknown sentinels and secrets wrappers into plain JSON data."""
+    """Plain JSON data: secrets become ``"[secret]"``, assets their name."""
+    if isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig:
+        return SECRET_MARK
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items() if not str(k).startswith("__")}
     if isinstance(value, (list, tuple)):
@@ -149,15 +153,17 @@ class StackResult:
 
 def run_program(stack: str, program: Callable[[], Any], region: str = "us-east-1",
                 account: str = "123456789012", config: dict[str, str] | None = None,
-                project: str = PULUMI_PROJECT) -> tuple[Any, RecordingMonitor]:
+                project: str = PULUMI_PROJECT, secret_keys: list[str] | None = None,
+                mocks: RealisticMocks | None = None) -> tuple[Any, RecordingMonitor]:
     """Run ``program`` as the Pulumi program of ``stack`` under the recording mocks."""
-    monitor = RecordingMonitor(RealisticMocks(region, account))
+    monitor = RecordingMonitor(mocks or RealisticMocks(region, account))
     pulumi_settings.ROOT.set(None)
     pulumi_mocks.set_mocks(monitor.mocks, project=project, stack=stack, preview=False,
                            monitor=monitor)
     pulumi_settings.ROOT.set(None)  # run_in_stack creates the root Stack that collects exports
-    pulumi.runtime.set_all_config(
-        {f"{PULUMI_PROJECT}:{k}" if ":" not in k else k: v for k, v in (config or {}).items()})
+    qualify = lambda k: k if ":" in k else f"{PULUMI_PROJECT}:{k}"  # noqa: E731
+    pulumi.runtime.set_all_config({qualify(k): v for k, v in (config or {}).items()},
+                                  [qualify(k) for k in secret_keys or []])
     box: dict[str, Any] = {}
 
     def body() -> None:
@@ -172,8 +178,11 @@ def stack_config(project_dir: Path, stack: str, orchestrator: str | None) -> dic
     the project folder and orchestrator override."""
     from infra.stackfiles import read_stack_config
 
-    config = {k: v if isinstance(v, str) else compact_json(v)
-              for k, v in read_stack_config(project_dir, stack).items()}
+    config = {}
+    for k, v in read_stack_config(project_dir, stack).items():
+        # `secure:` values are encrypted by the Pulumi CLI; offline they stay an opaque secret
+        config[k] = SECRET_MARK if isinstance(v, dict) and "secure" in v else (
+            v if isinstance(v, str) else compact_json(v))
     config[f"{PULUMI_PROJECT}:projectDir"] = str(project_dir)
     config[f"{PULUMI_PROJECT}:orchestrator"] = orchestrator or ""
     config[f"{PULUMI_PROJECT}:offline"] = "true"  # the mock engine reads no asset files
@@ -187,8 +196,9 @@ def synth_stack(project_dir: Path, stack: str, orchestrator: str | None = None) 
 
     project = ProjectDir(project_dir, orchestrator)
     aws = project.config.aws
-    artifacts, monitor = run_program(stack, main, aws.region, aws.account_id,
-                                     stack_config(project_dir, stack, orchestrator))
+    config = stack_config(project_dir, stack, orchestrator)
+    artifacts, monitor = run_program(stack, main, aws.region, aws.account_id, config,
+                                     secret_keys=[k for k, v in config.items() if v == SECRET_MARK])
     return StackResult(stack=stack, project=project.project_name, resources=monitor.recorded,
                        outputs=monitor.stack_outputs, artifacts=list(artifacts or []))
 

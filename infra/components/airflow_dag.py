@@ -7,6 +7,8 @@ import hashlib
 import pulumi
 import pulumi_aws as aws
 
+from infra.components.secrets import reveal
+
 
 class AirflowDag(pulumi.ComponentResource):
     """``s3://<dags_bucket>/<dags_prefix><dag_id>.py`` holding the rendered DAG source.
@@ -22,7 +24,7 @@ class AirflowDag(pulumi.ComponentResource):
             name,
             bucket=bucket,
             key=key,
-            content=source,
+            content=reveal(source),
             content_type="text/x-python",
             source_hash=hashlib.sha256(source.encode("utf-8")).hexdigest(),
             tags=tags,

@@ -7,12 +7,13 @@ from typing import Any
 import pulumi
 from pulumi_kubernetes.apiextensions import CustomResource
 
+from infra.components.secrets import reveal
 from infra.render.argo import ArgoObjects
 
 
 def _custom_resource(name: str, doc: dict[str, Any], opts: pulumi.ResourceOptions) -> CustomResource:
     return CustomResource(name, api_version=doc["apiVersion"], kind=doc["kind"],
-                          metadata=doc["metadata"], spec=doc["spec"], opts=opts)
+                          metadata=doc["metadata"], spec=reveal(doc["spec"]), opts=opts)
 
 
 class ArgoFlow(pulumi.ComponentResource):

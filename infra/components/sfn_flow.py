@@ -7,6 +7,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from infra.components.secrets import reveal
+
 from infra.render.serialize import canonical_json
 from infra.render.sfn import SCHEDULE_INPUT, EventRuleSpec, SfnRendering, resolve_references
 
@@ -27,7 +29,7 @@ class StepFunctionsFlow(pulumi.ComponentResource):
 
         self.state_machine = aws.sfn.StateMachine(
             name, name=rendering.state_machine_name, role_arn=role_arn, type="STANDARD",
-            definition=pulumi.Output.all(**used).apply(definition), tags=tags, opts=child)
+            definition=reveal(pulumi.Output.all(**used).apply(definition)), tags=tags, opts=child)
         self.arn = self.state_machine.arn
         for rule in rules:
             event_rule = aws.cloudwatch.EventRule(

@@ -12,6 +12,15 @@ from infra.model.flow import Flow, Frozen
 from infra.naming.stacks import NamespaceKind
 
 
+SECRET_PLACEHOLDER = "__FLOWSTACKS_SECRET_{}__"
+
+
+def secret_placeholder(name: str) -> str:
+    """What renderers write where a secret goes; reviewers' artifacts keep it, the deployed
+    objects get the value (as a Pulumi secret)."""
+    return SECRET_PLACEHOLDER.format(name)
+
+
 class FlowDeployment(Frozen):
     """One flow in one namespace, with every name Metaflow would give it (SPEC §2, §3)."""
 
@@ -76,6 +85,9 @@ class StackContext(Frozen):
     protect: bool
     config: ProjectConfig
     flows: tuple[FlowDeployment, ...]
+    # METAFLOW_SERVICE_HEADERS in every task. With a secret service auth key it holds
+    # secret_placeholder("serviceAuthKey"), which only components replace, as a Pulumi secret.
+    service_headers: str = "{}"
 
     @property
     def tags(self) -> dict[str, str]:

@@ -349,7 +349,7 @@ def task_env(ctx: StackContext, fd: FlowDeployment, step: Step, code_url: str, c
         "METAFLOW_CODE_DS": "s3",
         # Airflow pods run as the deployer (SPEC §4 table): METAFLOW_USER = owner.
         "METAFLOW_USER": owner,
-        "METAFLOW_SERVICE_HEADERS": "{}",
+        "METAFLOW_SERVICE_HEADERS": ctx.service_headers,
         "METAFLOW_DATASTORE_SYSROOT_S3": root,
         "METAFLOW_DATATOOLS_S3ROOT": f"{root}/data",
         "METAFLOW_DEFAULT_DATASTORE": "s3",

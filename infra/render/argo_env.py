@@ -19,7 +19,6 @@ from infra.render.serialize import metaflow_json
 METAFLOW_VERSION = "2.19.39"  # the pinned Metaflow whose runtime contract flowstacks follows
 ARGO_USER = "argo-workflows"
 # metaflow_config defaults flowstacks does not expose as settings
-SERVICE_HEADERS = "{}"
 FETCH_EC2_METADATA = "False"
 # MetaflowPackage: the code package format the task command unpacks
 CODE_METADATA = {"version": 0, "archive_format": "tgz", "mfcontent_version": 1}
@@ -35,13 +34,13 @@ FIELD_REFS = (
 )
 
 
-def _code(package: CodePackage) -> dict[str, str]:
+def _code(package: CodePackage, service_headers: str) -> dict[str, str]:
     return {
         "METAFLOW_CODE_METADATA": metaflow_json(CODE_METADATA),
         "METAFLOW_CODE_URL": package.url,
         "METAFLOW_CODE_SHA": package.sha,
         "METAFLOW_CODE_DS": DATASTORE,
-        "METAFLOW_SERVICE_HEADERS": SERVICE_HEADERS,
+        "METAFLOW_SERVICE_HEADERS": service_headers,
         "METAFLOW_USER": ARGO_USER,
     }
 
@@ -63,7 +62,7 @@ def step_env(ctx: StackContext, fd: FlowDeployment, step: Step, package: CodePac
     aws, k8s = ctx.config.aws, ctx.config.kubernetes
     root = aws.datastore_root
     env: dict[str, str] = dict(step.environment)
-    env.update(_code(package))
+    env.update(_code(package, ctx.service_headers))
     env.update({
         "METAFLOW_DATASTORE_SYSROOT_S3": root,
         "METAFLOW_DATATOOLS_S3ROOT": f"{root}/data",
@@ -111,7 +110,7 @@ def step_env(ctx: StackContext, fd: FlowDeployment, step: Step, package: CodePac
 
 def error_hook_env(ctx: StackContext, package: CodePackage) -> dict[str, str]:
     """Environment of the exit hook that captures a failed run's error."""
-    env = _code(package)
+    env = _code(package, ctx.service_headers)
     if ctx.config.aws.s3_endpoint_url:
         env["METAFLOW_S3_ENDPOINT_URL"] = ctx.config.aws.s3_endpoint_url
     env.update({

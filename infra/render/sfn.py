@@ -439,7 +439,7 @@ class _Renderer:
             ("METAFLOW_CODE_URL", self.inputs.code_package_url),
             ("METAFLOW_CODE_DS", "s3"),
             ("METAFLOW_USER", "SFN"),
-            ("METAFLOW_SERVICE_HEADERS", "{}"),
+            ("METAFLOW_SERVICE_HEADERS", self.ctx.service_headers),
             ("METAFLOW_DATASTORE_SYSROOT_S3", root),
             ("METAFLOW_DATATOOLS_S3ROOT", f"{root}/data"),
             ("METAFLOW_DEFAULT_DATASTORE", "s3"),

@@ -15,7 +15,8 @@ from typing import Any
 from tests.airflow.metaflow_dag import metaflow_edges
 
 # METAFLOW_VERSION keys that describe the deployer's machine, not the deployment.
-MACHINE_KEYS = {"python_version", "python_version_code", "branch_name", "commit_sha",
+# metaflow_git.get_repository_info adds repo_url only when the checkout has a remote (CI clones).
+MACHINE_KEYS = {"python_version", "python_version_code", "repo_url", "branch_name", "commit_sha",
                 "has_uncommitted_changes"}
 KEPT_ENV = {"METAFLOW_AIRFLOW_JOB_ID"}  # {{ ti.job_id }} does not exist in Airflow 3
 PARAM_FILE = re.compile(r"set_parameters ([a-z]{10}) && \. `pwd`/\1")

@@ -24,8 +24,10 @@ _PARAM_FILE = re.compile(r"set_parameters (\w{10}) (.*?)&& \. `pwd`/\1")
 # Kept differences: (id, regex on the point path). Documented in DIFFERENCES.md.
 KEPT: list[tuple[str, re.Pattern[str]]] = [
     ("D1", re.compile(r"annotations\.metaflow/deployment_timestamp$")),
+    # metaflow_git.get_repository_info: git keys of the deployer's checkout (repo_url only
+    # when it has a remote, as CI clones do)
     ("D2", re.compile(r"env\[METAFLOW_VERSION\]\.value\.(python_version|python_version_code|"
-                      r"branch_name|commit_sha|has_uncommitted_changes)$")),
+                      r"repo_url|branch_name|commit_sha|has_uncommitted_changes)$")),
     ("D3", re.compile(r"^metadata\.annotations\.(metaflow/project|metaflow/branch|"
                       r"flowstacks/stack)$")),
 ]
