@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import pulumi
-import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from infra.components.irsa import MANAGED_BY, IrsaServiceAccount
 from infra.iam.documents import RoleDocument
 from infra.render.argo import EXECUTOR_RULES
-from infra.render.serialize import compact_json
-
-IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
 
 
 class ArgoTaskIdentity(pulumi.ComponentResource):
@@ -22,25 +19,13 @@ class ArgoTaskIdentity(pulumi.ComponentResource):
                  protect: bool = False, opts: pulumi.ResourceOptions | None = None):
         super().__init__("flowstacks:argo:TaskIdentity", name, None, opts)
         child = pulumi.ResourceOptions(parent=self, protect=protect)
-        self.role = aws.iam.Role(
-            role.name, name=role.name, assume_role_policy=compact_json(role.assume_role_policy),
-            tags=role.tags, opts=child)
-        self.policies = [
-            aws.iam.RolePolicy(f"{role.name}-{policy_name}", role=self.role.id, name=policy_name,
-                               policy=compact_json(document), opts=child)
-            for policy_name, document in role.policies.items()
-        ]
-        self.service_account = k8s.core.v1.ServiceAccount(
-            f"{role.name}-argo-sa",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=service_account, namespace=namespace,
-                labels={"app.kubernetes.io/managed-by": "flowstacks"},
-                # tags as annotations: branch names and tokens are not always label values
-                annotations={IRSA_ANNOTATION: self.role.arn, **role.tags}),
-            opts=child)
+        self.identity = IrsaServiceAccount(
+            f"{name}-irsa", role=role, service_account=service_account, namespace=namespace,
+            sa_suffix="argo-sa", protect=protect, opts=pulumi.ResourceOptions(parent=self))
+        self.role, self.service_account = self.identity.role, self.identity.service_account
         rbac_meta = k8s.meta.v1.ObjectMetaArgs(
             name=f"{service_account}-executor", namespace=namespace,
-            labels={"app.kubernetes.io/managed-by": "flowstacks"}, annotations=role.tags)
+            labels=MANAGED_BY, annotations=role.tags)
         self.executor_role = k8s.rbac.v1.Role(
             f"{role.name}-argo-executor", metadata=rbac_meta, rules=EXECUTOR_RULES, opts=child)
         self.executor_binding = k8s.rbac.v1.RoleBinding(
