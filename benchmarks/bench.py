@@ -48,15 +48,17 @@ def _linear(name: str, steps: int, deco: str = "", imports: str = "") -> str:
             f"{deco}@project(name='{PROJECT}')\nclass {name}(FlowSpec):\n" + "\n".join(body))
 
 
-def _foreach(name: str, width: int) -> str:
-    """start -foreach-> w1 -> ... -> w<width> -> join -> end."""
-    chain = [f"w{i}" for i in range(1, width + 1)]
+def _foreach(name: str, tail: int) -> str:
+    """start -foreach-> work -> join -> t1 ... t<tail> -> end (a foreach body of one step, the
+    shape every backend takes, Airflow included)."""
+    chain = ["join"] + [f"t{i}" for i in range(1, tail + 1)] + ["end"]
     body = ["    @step\n    def start(self):\n        self.items = [1, 2, 3]\n"
-            "        self.next(self.w1, foreach='items')\n"]
-    for cur, nxt in zip(chain, chain[1:] + ["join"]):
-        decos = "    @retry\n    @resources(cpu=2, memory=8192)\n" if nxt == "join" else ""
-        body.append(f"{decos}    @step\n    def {cur}(self):\n        self.next(self.{nxt})\n")
-    body.append("    @step\n    def join(self, inputs):\n        self.next(self.end)\n")
+            "        self.next(self.work, foreach='items')\n",
+            "    @retry\n    @resources(cpu=2, memory=8192)\n    @step\n    def work(self):\n"
+            "        self.next(self.join)\n",
+            "    @step\n    def join(self, inputs):\n        self.next(self.%s)\n" % chain[1]]
+    for cur, nxt in zip(chain[1:-1], chain[2:]):
+        body.append(f"    @step\n    def {cur}(self):\n        self.next(self.{nxt})\n")
     body.append("    @step\n    def end(self):\n        pass\n")
     return (f"from metaflow import FlowSpec, project, resources, retry, step\n\n\n"
             f"@project(name='{PROJECT}')\nclass {name}(FlowSpec):\n" + "\n".join(body))
@@ -78,7 +80,7 @@ def flow_source(i: int, rng: random.Random) -> tuple[str, str]:
     if kind == 0:
         src = _linear(name, rng.randint(2, 20))
     elif kind == 1:
-        src = _foreach(name, rng.randint(1, 16))
+        src = _foreach(name, rng.randint(0, 16))
     elif kind == 2:
         src = _split(name, rng.randint(2, 16))
     elif kind == 3:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -23,7 +24,7 @@ from pulumi.runtime.sync_await import _sync_await
 
 from infra.errors import FlowstacksError
 from infra.render.artifact import Artifact
-from infra.render.serialize import canonical_json, compact_json
+from infra.render.serialize import compact_json, manifest_json
 
 PULUMI_PROJECT = "flowstacks"
 SECRET_MARK = "[secret]"
@@ -42,7 +43,10 @@ class RealisticMocks(pulumi.runtime.Mocks):
 
     def _outputs(self, typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         r, a = self.region, self.account
-        out = dict(inputs)
+        # Like a provider, echo the inputs; large documents (definitions, templates) are left
+        # out: components read only names, ids and ARNs back, and echoing them doubled the cost.
+        out = {k: v for k, v in inputs.items()
+               if isinstance(v, (int, float, bool)) or (isinstance(v, str) and len(v) <= 512)}
         rid = inputs.get("name") or name
         if typ == "aws:sfn/stateMachine:StateMachine":
             out["arn"] = _arn("states", r, a, f"stateMachine:{rid}")
@@ -91,21 +95,34 @@ class Recorded:
     custom: bool
 
 
+class _Recorder(pulumi.runtime.Mocks):
+    """Passes calls to the realistic mocks and records each registration as received."""
+
+    def __init__(self, mocks: RealisticMocks, monitor: "RecordingMonitor"):
+        self.mocks, self.monitor = mocks, monitor
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict]:
+        protect, custom = self.monitor._pending.flags
+        self.monitor.recorded.append(Recorded(args.typ, args.name, _plain(args.inputs), protect, custom))
+        return self.mocks.new_resource(args)
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list | None]:
+        return self.mocks.call(args)
+
+
 class RecordingMonitor(pulumi_mocks.MockMonitor):
     """A mock monitor that also keeps each registration as the provider received it."""
 
     def __init__(self, mocks: RealisticMocks):
-        super().__init__(mocks)
+        super().__init__(_Recorder(mocks, self))
         self.recorded: list[Recorded] = []
         self.stack_outputs: dict[str, Any] = {}
+        self._pending = threading.local()  # registrations run on executor threads
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
-        response = super().RegisterResource(request)
-        if request.type != "pulumi:pulumi:Stack":
-            inputs = rpc.deserialize_properties(request.object)
-            self.recorded.append(Recorded(request.type, request.name, _plain(inputs),
-                                          bool(request.protect), bool(request.custom)))
-        return response
+        # the base class deserializes the inputs once and hands them to _Recorder.new_resource
+        self._pending.flags = (bool(request.protect), bool(request.custom))
+        return super().RegisterResource(request)
 
     def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802
         if request.urn.split("::")[2] == "pulumi:pulumi:Stack":
@@ -205,7 +222,7 @@ def synth_stack(project_dir: Path, stack: str, orchestrator: str | None = None) 
 
 def write_stack(result: StackResult, folder: Path) -> None:
     folder.mkdir(parents=True)
-    (folder / "manifest.json").write_text(canonical_json(result.manifest()), encoding="utf-8")
+    (folder / "manifest.json").write_text(manifest_json(result.manifest()), encoding="utf-8")
     for art in result.artifacts:
         target = folder / art.path
         if target.exists():

@@ -230,3 +230,23 @@ def test_dag_id_longer_than_airflow_takes(rendered) -> None:
                                              "airflow": {"dag_id": long_id, "error": None}}})
     with pytest.raises(FlowstacksError, match="at most 250"):
         af.dag_context(dag.ctx, fd, *fixed_package(dag.ctx, fd))
+
+
+def test_bash_c_command_equals_shlex():
+    import shlex
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from infra.render.airflow import bash_c_command
+
+    @settings(max_examples=2000, deadline=None)
+    @given(st.text('ab \\"$`\'\n', max_size=30))
+    def check(body):
+        try:
+            expected = shlex.split('bash -c "%s"' % body)
+        except ValueError:
+            return  # unbalanced quotes: Metaflow's own split fails too
+        assert bash_c_command(body) == expected
+
+    check()
