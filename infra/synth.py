@@ -153,6 +153,12 @@ class StackResult:
     outputs: dict[str, Any]
     artifacts: list[Artifact] = field(default_factory=list)
 
+    def summary(self) -> "StackResult":
+        """The same result without the recorded inputs and artifact contents (for reports)."""
+        return StackResult(self.stack, self.project,
+                           [Recorded(r.type, r.name, {}, r.protect, r.custom) for r in self.resources],
+                           self.outputs, [Artifact(a.path, "") for a in self.artifacts])
+
     def manifest(self) -> dict[str, Any]:
         """``{"stack", "project", "resources": [{"type", "name", "inputs", "protect"}]}``,
         custom resources only, sorted by type and name."""
@@ -247,7 +253,7 @@ def synth(project_dir: Path, stacks: list[str], out: Path, orchestrator: str | N
         for stack in stacks:
             result = synth_stack(Path(project_dir), stack, orchestrator)
             write_stack(result, staging / stack)
-            results.append(result)
+            results.append(result.summary())  # what is written need not stay in memory
             if on_stack:
                 on_stack(stack)
         out.mkdir(exist_ok=True)
