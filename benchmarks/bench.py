@@ -88,7 +88,8 @@ def flow_source(i: int, rng: random.Random) -> tuple[str, str]:
     else:
         up = f"Bench{i - 4:04d}Flow"
         src = _linear(name, rng.randint(2, 20), f"@trigger_on_finish(flow='{up}')\n", ", trigger_on_finish")
-    return name, src
+    # Metaflow's CLI runs when the module instantiates the flow (`python flow.py ... create`)
+    return name, src + f"\n\nif __name__ == '__main__':\n    {name}()\n"
 
 
 def make_project(root: Path, n: int) -> Path:
@@ -127,18 +128,19 @@ def du_mb(path: Path) -> float:
 
 
 def synth_process(project: Path, out: Path, orchestrator: str) -> tuple[float, float]:
-    """Wall time and peak RSS (MB) of a whole `flowstacks synth` process over the 4 stacks."""
-    args = [sys.executable, "-m", "infra.cli", "synth", "--quiet", "--orchestrator", orchestrator,
-            "--out", str(out), "--project-dir", str(project)]
+    """Wall time and peak RSS (MB, the child's own VmHWM) of a whole `flowstacks synth` process
+    over the 4 stacks."""
+    args = [sys.executable, str(REPO / "benchmarks" / "measure.py"), "synth", "--quiet",
+            "--orchestrator", orchestrator, "--out", str(out), "--project-dir", str(project)]
     for stack in STACKS:
         args += ["--stack", stack]
     start = time.perf_counter()
-    proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
+    proc = subprocess.run(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                          text=True, check=False)
     elapsed = time.perf_counter() - start
-    if status != 0:
-        raise RuntimeError(f"synth failed for {project}: {proc.stderr.read().decode()[-2000:]}")
-    return elapsed, usage.ru_maxrss / 1024
+    if proc.returncode != 0:
+        raise RuntimeError(f"synth failed for {project}: {proc.stderr[-2000:]}")
+    return elapsed, float(proc.stderr.strip().splitlines()[-1].split("=", 1)[1])
 
 
 def synth_in_process(project: Path, out: Path, orchestrator: str, profile: bool = False
@@ -213,6 +215,8 @@ def main() -> int:
     parser.add_argument("--metaflow-sample", type=int, default=3, help="flows timed with Metaflow")
     parser.add_argument("--metaflow-runs", type=int, default=3)
     parser.add_argument("--results", type=Path, help="also write the report to this Markdown file")
+    parser.add_argument("--profile-size", type=int, help="N of the profiled in-process run "
+                        "(default: the largest)")
     args = parser.parse_args()
     sizes = [10] if args.smoke else [int(x) for x in args.sizes.split(",")]
     orchestrators = ["argo"] if args.smoke else args.orchestrators.split(",")
@@ -229,14 +233,16 @@ def main() -> int:
                 rows.append(Row(n, orch, "process", seconds, n * len(STACKS), rss, du_mb(out)))
                 print(table(rows[-1:]).splitlines()[-1], flush=True)
                 out = work / f"out-{n}-{orch}-i"
-                profile = n == max(sizes) and orch == orchestrators[0]
+                profile = n == (args.profile_size or max(sizes)) and orch == orchestrators[0]
                 seconds, text = synth_in_process(project, out, orch, profile)
                 profile_text = text or profile_text
-                rss_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+                rss_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # cumulative
                 rows.append(Row(n, orch, "in-process", seconds, n * len(STACKS), rss_self, du_mb(out)))
                 print(table(rows[-1:]).splitlines()[-1], flush=True)
                 shutil.rmtree(out, ignore_errors=True)
         report = [f"# flowstacks benchmark ({time.strftime('%Y-%m-%d')})", "",
+                  "Peak RSS: the child's own VmHWM in `process` rows; the benchmark process's "
+                  "running maximum in `in-process` rows (it only grows across rows).", "",
                   f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
                   f"{platform.python_version()}, {platform.platform()}", "",
                   "Each flowstacks run synthesizes every flow into 4 stacks "
@@ -266,7 +272,8 @@ def main() -> int:
             report.append(f"- ratio: {starts['python flow.py --help'] / starts['flowstacks names']:.2f}x "
                           "(Metaflow's --help time / flowstacks names time)")
         if profile_text:
-            report += ["", f"## Profile of the N={max(sizes)} in-process run ({orchestrators[0]})", "",
+            report += ["", f"## Profile of the N={args.profile_size or max(sizes)} in-process run "
+                       f"({orchestrators[0]})", "",
                        "```", profile_text.strip(), "```"]
         text = "\n".join(report) + "\n"
         print(text)
