@@ -193,7 +193,8 @@ def _steps(cls: type) -> list[Step]:
     for node in (graph[name] for name in graph.sorted_nodes):
         decos = []
         for deco in node.decorators:
-            deco.external_init() if not getattr(deco, "_ran_init", True) else None
+            if not getattr(deco, "_ran_init", True):
+                deco.external_init()
             decos.append(Decorator(name=deco.name, attributes=jsonable(deco.attributes)))
         steps.append(Step(
             name=node.name,

@@ -8,7 +8,9 @@ from typing import Any
 from infra.environment import MetaflowEnv
 from infra.errors import FlowstacksError, MetaflowRuleError
 from infra.naming import deploy_names
-from infra.naming.project import MSG_UNKNOWN_USER, resolve_cli_options, resolve_namespace, resolve_username
+from infra.naming.project import (
+    MSG_UNKNOWN_USER, ProjectNamespace, resolve_cli_options, resolve_namespace, resolve_username,
+)
 
 
 def names_for_file(flow_file: Path, branch: str | None, production: bool, mfenv: MetaflowEnv,
@@ -21,13 +23,18 @@ def names_for_file(flow_file: Path, branch: str | None, production: bool, mfenv:
     flow = load_flow(flow_file, flow_file.parent, configs or {})
     if flow.project is None:
         raise FlowstacksError("has no @project decorator", where=str(flow_file))
+    return deploy_names(resolve(flow.name, flow.project.name, flow.project.attributes, branch,
+                                production, mfenv), mfenv.from_conf("SFN_STATE_MACHINE_PREFIX"))
+
+
+def resolve(flow_name: str, project_name: str | None, attributes: dict[str, Any],
+            branch: str | None, production: bool, mfenv: MetaflowEnv) -> ProjectNamespace:
+    """The namespace Metaflow's CLI resolves for these flags in this environment (SPEC §1)."""
     user = resolve_username(mfenv.env, mfenv.local_config, mfenv.global_config)
     # cli.py prints resolve_identity() at start: without a production token in the env, an
     # unknown user stops every command before @project is looked at.
     if user is None and not mfenv.env.get("METAFLOW_PRODUCTION_TOKEN"):
         raise MetaflowRuleError(MSG_UNKNOWN_USER, headline="Unknown user")
     cli_branch, cli_production = resolve_cli_options(branch, production, mfenv.env)
-    ns = resolve_namespace(flow.name, flow.project.name, flow.project.attributes, cli_branch,
-                           cli_production, user, mfenv.env.get("METAFLOW_OWNER"))
-    prefix = mfenv.from_conf("SFN_STATE_MACHINE_PREFIX")
-    return deploy_names(ns, prefix)
+    return resolve_namespace(flow_name, project_name, attributes, cli_branch, cli_production, user,
+                             mfenv.env.get("METAFLOW_OWNER"))

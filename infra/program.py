@@ -38,6 +38,7 @@ def deploy(project_dir: Path | str, stack: str, orchestrator: str | None = None,
     deployer_doc = deployer_role(ctx)
     deployer = DeployerRole("deployer", document=deployer_doc, protect=ctx.protect)
     pulumi.export("deployer_role", deployer.arn)
+    pulumi.export("project", ctx.project_name)
     pulumi.export("namespace", ctx.namespace)
     pulumi.export("production_token", ctx.production_token)
     pulumi.export("orchestrator", ctx.orchestrator)

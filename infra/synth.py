@@ -214,15 +214,16 @@ def stack_config(project_dir: Path, stack: str, orchestrator: str | None) -> dic
 
 def synth_stack(project_dir: Path, stack: str, orchestrator: str | None = None) -> StackResult:
     """Run the program for one stack and collect resources, exports and artifacts."""
+    from infra.model.config import ProjectConfig
     from infra.program import main
-    from infra.project import ProjectDir
+    from infra.project import load_config
 
-    project = ProjectDir(project_dir, orchestrator)
-    aws = project.config.aws
+    # the mock provider needs region and account first; flows are read by the program itself
+    aws = (load_config(Path(project_dir)) or ProjectConfig()).aws
     config = stack_config(project_dir, stack, orchestrator)
     artifacts, monitor = run_program(stack, main, aws.region, aws.account_id, config,
                                      secret_keys=[k for k, v in config.items() if v == SECRET_MARK])
-    return StackResult(stack=stack, project=project.project_name, resources=monitor.recorded,
+    return StackResult(stack=stack, project=monitor.stack_outputs["project"], resources=monitor.recorded,
                        outputs=monitor.stack_outputs, artifacts=list(artifacts or []))
 
 

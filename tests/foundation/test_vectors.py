@@ -11,24 +11,20 @@ import pytest
 from infra.errors import MetaflowRuleError
 from infra.naming import deploy_names
 from infra.naming.events import ResolvedUpstream, namespaced_event_name, sensor_dependency_name
-from infra.naming.project import resolve_cli_options, resolve_namespace, resolve_username
+from infra.environment import MetaflowEnv
+from infra.names import resolve
 from tests.conftest import VECTOR_FLOWS, VECTORS
 
 VECTOR_LINES = [json.loads(x) for x in VECTORS.read_text().splitlines() if x.strip()]
 
 
 def _names(inputs: dict) -> dict:
-    env = inputs["user_env"]
-    user = resolve_username(env)
-    if user is None and not env.get("METAFLOW_PRODUCTION_TOKEN"):
-        raise MetaflowRuleError(
-            "Metaflow could not determine your user name based on environment variables "
-            "($USERNAME etc.)", headline="Unknown user")
-    branch, production = resolve_cli_options(inputs["cli_branch"], inputs["cli_production"], env)
-    ns = resolve_namespace(inputs["flow_class"], inputs["project_name"],
-                           inputs["decorator_attributes"], branch, production, user,
-                           env.get("METAFLOW_OWNER"))
-    return {"ns": ns, "names": deploy_names(ns, env.get("METAFLOW_SFN_STATE_MACHINE_PREFIX"))}
+    """What `flowstacks names` resolves for the vector (its flow file's project name and
+    decorator attributes given directly: param_project_flow.py reads them from the env)."""
+    mfenv = MetaflowEnv(env=inputs["user_env"])
+    ns = resolve(inputs["flow_class"], inputs["project_name"], inputs["decorator_attributes"],
+                 inputs["cli_branch"], inputs["cli_production"], mfenv)
+    return {"ns": ns, "names": deploy_names(ns, mfenv.from_conf("SFN_STATE_MACHINE_PREFIX"))}
 
 
 @pytest.mark.parametrize("vec", VECTOR_LINES, ids=[v["id"] for v in VECTOR_LINES])
