@@ -181,7 +181,7 @@ def run_program(stack: str, program: Callable[[], Any], region: str = "us-east-1
     """Run ``program`` as the Pulumi program of ``stack`` under the recording mocks."""
     monitor = RecordingMonitor(mocks or RealisticMocks(region, account))
     pulumi_settings.ROOT.set(None)
-    pulumi_mocks.set_mocks(monitor.mocks, project=project, stack=stack, preview=False,
+    pulumi_mocks.set_mocks(monitor.mocks, project=project, stack=stack, preview=True,
                            monitor=monitor)
     pulumi_settings.ROOT.set(None)  # run_in_stack creates the root Stack that collects exports
     qualify = lambda k: k if ":" in k else f"{PULUMI_PROJECT}:{k}"  # noqa: E731
