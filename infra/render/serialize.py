@@ -5,24 +5,37 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
 import yaml
+
+_ORJSON_INDENTED = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE
 
 
 def canonical_json(data: Any, indent: int | None = 2) -> str:
-    """Deterministic JSON: sorted keys, UTF-8 kept, trailing newline when indented."""
+    """Deterministic JSON: sorted keys, UTF-8 kept, trailing newline when indented.
+
+    Indented output is produced by orjson (the standard library has no C encoder for indented
+    output, and large ASL documents spent most of their time there). It is byte for byte what
+    ``json.dumps(indent=2, sort_keys=True, ensure_ascii=False)`` writes, except for floats below
+    1e-4 or from 1e16 up, which orjson writes in its own shortest form (``0.00001`` where
+    Python writes ``1e-05``): the same value, still deterministic."""
+    if indent == 2:
+        try:
+            return orjson.dumps(data, option=_ORJSON_INDENTED).decode("utf-8")
+        except (orjson.JSONEncodeError, TypeError):  # lone surrogates, ints beyond 64 bits
+            pass
     text = json.dumps(data, indent=indent, sort_keys=True, ensure_ascii=False,
                       separators=None if indent else (",", ":"))
     return text + "\n" if indent else text
 
 
-def manifest_json(manifest: dict[str, Any]) -> str:
-    """A manifest with one resource per line: deterministic, diffable line by line, and written
-    by the C encoder (an indented dump of large templates took seconds per hundred flows)."""
-    head = {k: v for k, v in manifest.items() if k != "resources"}
-    lines = [compact_json(r) for r in manifest.get("resources", [])]
-    body = ",\n".join(f"  {line}" for line in lines)
+def manifest_json(head: dict[str, Any], resource_lines: list[str]) -> str:
+    """A manifest with one resource per line (each already compact JSON): deterministic,
+    diffable line by line, and written by the C encoder (an indented dump of large templates
+    took seconds per hundred flows)."""
+    body = ",\n".join(f"  {line}" for line in resource_lines)
     top = compact_json(head)[:-1]
-    return f'{top},"resources":[\n{body}\n]}}\n' if lines else f'{top},"resources":[]}}\n'
+    return f'{top},"resources":[\n{body}\n]}}\n' if resource_lines else f'{top},"resources":[]}}\n'
 
 
 def compact_json(data: Any) -> str:
@@ -37,22 +50,29 @@ def metaflow_json(data: Any) -> str:
 
 
 # libyaml's emitter when PyYAML has it (same output, many times faster on large templates)
-class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
-    pass
+_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+_SCALARS = yaml.representer.SafeRepresenter(default_flow_style=False)  # bool/int/float/None
+_STR, _MAP, _SEQ = "tag:yaml.org,2002:str", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
 
 
-def _str_presenter(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    style = "|" if "\n" in value else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-
-_Dumper.add_representer(str, _str_presenter)
+def _node(data: Any) -> yaml.Node:
+    """The node PyYAML's SafeRepresenter builds with ``sort_keys=True, default_flow_style=False``
+    and multi-line strings as literal blocks, made directly: the representer's per-object
+    dispatch and alias bookkeeping took most of the time of large templates (tests compare the
+    two on generated data). Shared sub-objects are written out, never as ``&id`` aliases."""
+    if isinstance(data, str):
+        return yaml.ScalarNode(_STR, data, style="|" if "\n" in data else None)
+    if isinstance(data, dict):
+        return yaml.MappingNode(_MAP, [(_node(k), _node(v)) for k, v in sorted(data.items())],
+                                flow_style=False)
+    if isinstance(data, list):
+        return yaml.SequenceNode(_SEQ, [_node(v) for v in data], flow_style=False)
+    return _SCALARS.represent_data(data)  # raises for types YAML's safe dumper refuses
 
 
 def canonical_yaml(data: Any) -> str:
     """Deterministic YAML (sorted keys, block style, multi-line strings as literal blocks)."""
-    return yaml.dump(data, Dumper=_Dumper, sort_keys=True, default_flow_style=False,
-                     allow_unicode=True, width=120)
+    return yaml.serialize(_node(data), Dumper=_Dumper, allow_unicode=True, width=120)
 
 
 def yaml_documents(docs: list[Any]) -> str:
