@@ -1,297 +1,40 @@
 """The ``flowstacks`` command line (DESIGN §4). Exit codes: 0 ok, 1 user error, 2 internal error.
 
-Heavy imports (pulumi, pulumi_aws) happen inside the commands that need them, so that
-``flowstacks names`` starts fast.
+``flowstacks names`` is dispatched here to :mod:`infra.cli_names` (argparse) before anything
+heavy is imported; every other command is the typer app of :mod:`infra.cli_app`, whose commands
+import pulumi only when they need it.
 """
 
 from __future__ import annotations
 
 import sys
 import traceback
-from pathlib import Path
-from typing import Annotated, Any, Optional
-
-import typer
 
 from infra.errors import FlowstacksError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Metaflow @project deployments as Pulumi stacks: one stack per namespace.")
-stack_app = typer.Typer(no_args_is_help=True, help="Developer stacks.")
-app.add_typer(stack_app, name="stack")
-stacks_app = typer.Typer(no_args_is_help=True, help="Stack files of the config's matrix.")
-app.add_typer(stacks_app, name="stacks")
-token_app = typer.Typer(no_args_is_help=True, help="Production tokens.")
-app.add_typer(token_app, name="token")
 
-ProjectDirOpt = Annotated[Path, typer.Option("--project-dir", help="folder that holds flowspecs/")]
-OrchestratorOpt = Annotated[Optional[str], typer.Option(
-    "--orchestrator", help="step-functions, argo or airflow (default: the config's choice)")]
+def _run(argv: list[str]) -> int:
+    if argv[:1] == ["names"]:
+        from infra.cli_names import run
 
+        return run(argv[1:])
+    from infra.cli_app import run_app
 
-def _err(text: str) -> None:
-    typer.echo(text, err=True)
-
-
-@app.command()
-def names(
-    flow_file: Annotated[Path, typer.Argument(help="a Metaflow flow file")],
-    branch: Annotated[Optional[str], typer.Option("--branch", help="as Metaflow's --branch")] = None,
-    production: Annotated[bool, typer.Option("--production", help="as Metaflow's --production")] = False,
-    config: Annotated[Optional[list[str]], typer.Option(
-        "--config", help="NAME=FILE: a Config file, as Metaflow's --config NAME FILE")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
-    project_dir: ProjectDirOpt = Path("."),
-) -> None:
-    """What Metaflow would call FLOW_FILE: names, token, namespace, per deployer."""
-    from infra.environment import read_metaflow_env
-    from infra.names import names_for_file
-    from infra.render.serialize import canonical_json
-
-    configs = {}
-    for item in config or []:
-        name, sep, file = item.partition("=")
-        if not sep or not name or not file:
-            raise FlowstacksError(f"'{item}' is not NAME=FILE", where="--config")
-        configs[name] = Path(file)
-    path = flow_file if flow_file.is_absolute() else project_dir / flow_file
-    result = names_for_file(path, branch, production, read_metaflow_env(), configs)
-    if as_json:
-        typer.echo(canonical_json(result), nl=False)
-        return
-    _print_names(result)
-
-
-def _flatten(data: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
-    rows = []
-    for key, value in data.items():
-        if isinstance(value, dict):
-            rows += _flatten(value, f"{prefix}{key}.")
-        else:
-            rows.append((f"{prefix}{key}", value))
-    return rows
-
-
-def _print_names(result: dict[str, Any]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"{result['project_flow_name']}", show_header=True)
-    table.add_column("name")
-    table.add_column("value", overflow="fold")
-    for key, value in _flatten(result):
-        table.add_row(key, "-" if value is None else str(value))
-    Console(width=160).print(table)
-
-
-@app.command()
-def synth(
-    stack: Annotated[Optional[list[str]], typer.Option("--stack", help="stack to synthesize (repeatable)")] = None,
-    all_stacks: Annotated[bool, typer.Option("--all", help="every stack of the config's matrix")] = False,
-    orchestrator: OrchestratorOpt = None,
-    out: Annotated[Path, typer.Option("--out", help="output folder")] = Path("build"),
-    quiet: Annotated[bool, typer.Option("--quiet", help="no progress, no summary")] = False,
-    project_dir: ProjectDirOpt = Path("."),
-) -> None:
-    """Run the Pulumi program under Pulumi's mock engine and write OUT/<stack>/."""
-    from infra.naming.stacks import parse_stack
-    from infra.project import ProjectDir
-    from infra.synth import synth as run_synth
-
-    project = ProjectDir(project_dir, orchestrator)
-    stacks = list(stack or [])
-    if all_stacks:
-        stacks += [s for s in project.stacks() if s not in stacks]
-    if not stacks:
-        raise FlowstacksError("name at least one --stack, or --all", where="flowstacks synth")
-    for name in stacks:
-        parse_stack(name)
-    project.default_flows  # noqa: B018 - read flows and config once, before any output
-    if quiet:
-        results = run_synth(project_dir, stacks, out, orchestrator)
-        return
-    from rich.console import Console
-    from rich.progress import Progress
-
-    console = Console(stderr=True)
-    with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("synthesizing", total=len(stacks))
-        results = run_synth(project_dir, stacks, out, orchestrator,
-                            on_stack=lambda s: progress.advance(task))
-    for result in results:
-        custom = sum(1 for r in result.resources if r.custom)
-        console.print(f"[green]{result.stack}[/green]: {custom} resources, "
-                      f"{len(result.artifacts)} artifacts -> {out / result.stack}")
-
-
-@app.command()
-def check(
-    stack: Annotated[Optional[list[str]], typer.Option("--stack", help="synthesize and check this stack")] = None,
-    all_stacks: Annotated[bool, typer.Option("--all", help="every stack of the matrix")] = False,
-    plan: Annotated[Optional[Path], typer.Option("--plan", help="a manifest.json from synth")] = None,
-    orchestrator: OrchestratorOpt = None,
-    level: Annotated[Optional[list[str]], typer.Option(
-        "--level", help="RULE=mandatory|advisory|disabled (repeatable)")] = None,
-    project_dir: ProjectDirOpt = Path("."),
-) -> None:
-    """Run the policy pack's rules offline; exit 1 on any mandatory violation."""
-    from infra.check import check_manifest, load_manifest
-    from infra.policypack.rules import RULES
-
-    levels: dict[str, Any] = {}
-    for item in level or []:
-        rule, _, value = item.partition("=")
-        if rule not in {r.name for r in RULES} or value not in ("mandatory", "advisory", "disabled"):
-            raise FlowstacksError(f"'{item}' is not RULE=mandatory|advisory|disabled",
-                                  where="--level", hint="rules: " + ", ".join(r.name for r in RULES))
-        levels[rule] = value
-    manifests = []
-    if plan is not None:
-        manifests.append(load_manifest(plan))
-    stacks = list(stack or [])
-    if all_stacks or stacks:
-        from infra.project import ProjectDir
-        from infra.synth import synth_stack
-
-        project = ProjectDir(project_dir, orchestrator)
-        if all_stacks:
-            stacks += [s for s in project.stacks() if s not in stacks]
-        manifests += [synth_stack(project_dir, s, orchestrator).manifest() for s in stacks]
-    if not manifests:
-        raise FlowstacksError("name --stack, --all or --plan", where="flowstacks check")
-    mandatory = 0
-    for manifest in manifests:
-        violations = check_manifest(manifest, levels)
-        mandatory += sum(v.level == "mandatory" for v in violations)
-        for v in violations:
-            typer.echo(f"{manifest['stack']}: {v.render()}")
-        typer.echo(f"{manifest['stack']}: {len(manifest['resources'])} resources checked, "
-                   f"{len(violations)} violations")
-    if mandatory:
-        raise typer.Exit(1)
-
-
-@app.command()
-def diff(
-    base: Annotated[str, typer.Argument(help="the stack to compare against, e.g. prod")],
-    head: Annotated[str, typer.Argument(help="the stack under review, e.g. test.feature_x")],
-    orchestrator: OrchestratorOpt = None,
-    fmt: Annotated[str, typer.Option("--format", help="text or markdown")] = "text",
-    base_project_dir: Annotated[Optional[Path], typer.Option(
-        "--base-project-dir", help="take BASE from another checkout (e.g. of main)")] = None,
-    project_dir: ProjectDirOpt = Path("."),
-) -> None:
-    """What HEAD's stack changes compared with BASE's, per flow, namespace names normalised."""
-    from infra.diff import diff_stacks, render_markdown, render_text
-    from infra.naming.stacks import parse_stack
-
-    if fmt not in ("text", "markdown"):
-        raise FlowstacksError(f"unknown format '{fmt}'", where="--format", hint="text or markdown")
-    parse_stack(base)
-    parse_stack(head)
-    result = diff_stacks(project_dir, base, head, orchestrator, base_project_dir)
-    typer.echo(render_markdown(result) if fmt == "markdown" else render_text(result), nl=False)
-
-
-@stack_app.command("init")
-def stack_init(
-    write: Annotated[bool, typer.Option("--write", help="also write stacks/Pulumi.<stack>.yaml")] = False,
-    project_dir: ProjectDirOpt = Path("."),
-) -> None:
-    """Print your own stack, user.<name>, with <name> resolved the way Metaflow resolves it."""
-    from infra.environment import read_metaflow_env
-    from infra.naming.project import resolve_username
-    from infra.naming.stacks import stack_for
-
-    mfenv = read_metaflow_env()
-    user = resolve_username(mfenv.env, mfenv.local_config, mfenv.global_config)
-    owner = mfenv.env.get("METAFLOW_OWNER")
-    name = stack_for(None, False, owner if owner is not None else user)
-    typer.echo(name)
-    if write:
-        target = project_dir / "stacks" / f"Pulumi.{name}.yaml"
-        if target.exists():
-            raise FlowstacksError("already exists", where=str(target))
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text("# a developer's own namespace; no settings needed\nconfig: {}\n",
-                          encoding="utf-8")
-        _err(f"wrote {target}; next: pulumi stack init {name} && pulumi up")
-    else:
-        _err(f"next: pulumi stack init {name} && pulumi preview")
-
-
-@stacks_app.command("sync")
-def stacks_sync(project_dir: ProjectDirOpt = Path(".")) -> None:
-    """Write stacks/Pulumi.<stack>.yaml for every namespace of the matrix; report stale ones."""
-    from infra.project import ProjectDir
-    from infra.stackfiles import sync
-
-    report = sync(project_dir, ProjectDir(project_dir).stacks())
-    for stack in report.written:
-        typer.echo(f"wrote stacks/Pulumi.{stack}.yaml")
-    for stack in report.unchanged:
-        typer.echo(f"up to date: stacks/Pulumi.{stack}.yaml")
-    for stack, command in zip(report.stale, report.destroy_commands()):
-        typer.echo(f"stale: stacks/Pulumi.{stack}.yaml ('{stack}' left the matrix); destroy it "
-                   f"with `{command}`, then delete the file")
-
-
-@stacks_app.command("check")
-def stacks_check(project_dir: ProjectDirOpt = Path(".")) -> None:
-    """Exit 1 if a stack file is missing, out of date or stale."""
-    from infra.project import ProjectDir
-    from infra.stackfiles import check
-
-    problems = check(project_dir, ProjectDir(project_dir).stacks())
-    for problem in problems:
-        _err(problem)
-    if problems:
-        raise typer.Exit(1)
-    typer.echo("stack files match the matrix")
-
-
-@token_app.command("rotate")
-def token_rotate(
-    stack: Annotated[str, typer.Option("--stack", help="the stack whose token moves on")],
-    project_dir: ProjectDirOpt = Path("."),
-) -> None:
-    """Move STACK to the next production token, as Metaflow's --generate-new-token does, and
-    record it in stacks/Pulumi.<stack>.yaml. Runs deployed afterwards land in the new namespace."""
-    from infra.naming.deployers import next_production_token, production_token
-    from infra.project import ProjectDir
-    from infra.stackfiles import record_token_index, token_index
-
-    ctx = ProjectDir(project_dir).stack_context(stack, token_index(project_dir, stack))
-    new = next_production_token(ctx.token_prefix, ctx.production_token)
-    path = record_token_index(project_dir, stack, ctx.token_index + 1)
-    assert new == production_token(ctx.token_prefix, ctx.token_index + 1)
-    typer.echo(f"{stack}: production:{ctx.production_token} -> production:{new}")
-    _err(f"recorded in {path}; `pulumi up -s {stack}` deploys with it; runs of the old token stay "
-         f"in namespace('production:{ctx.production_token}')")
+    return run_app(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: user errors exit 1 without a traceback, bugs exit 2."""
     try:
-        code = app(args=argv, standalone_mode=False)
+        return _run(list(sys.argv[1:] if argv is None else argv))
     except FlowstacksError as exc:
-        _err(exc.render())
+        print(exc.render(), file=sys.stderr)
         return 1
-    except typer.Exit as exc:
-        return exc.exit_code
-    except typer.Abort:
-        _err("Aborted.")
-        return 1
-    except Exception as exc:  # noqa: BLE001
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return 1
+    except Exception:  # noqa: BLE001
         traceback.print_exc()
-        _err("flowstacks: internal error (a bug): please report it with the traceback above")
+        print("flowstacks: internal error (a bug): please report it with the traceback above",
+              file=sys.stderr)
         return 2
-    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":

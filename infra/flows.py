@@ -15,24 +15,38 @@ import json
 import sys
 import traceback
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, NamedTuple
 
 from infra.errors import FlowstacksError
-from infra.model.flow import (
-    ConfigValue,
-    Decorator,
-    EventTrigger,
-    Flow,
-    Parameter,
-    Project,
-    Schedule,
-    Step,
-)
 from infra.naming.events import parse_trigger_on_finish
 from infra.render.serialize import compact_json
 
+if TYPE_CHECKING:  # the pydantic models are imported where they are built: `names` needs none
+    from infra.model.flow import EventTrigger, Flow, Parameter, Step
+
 CONFIG_MODULE = "flowstacks_config.py"  # the project's Python config, not a flow
 _FLOWS: dict[tuple[str, str], Flow] = {}  # (file, Config files) -> Flow: a class reads its Configs once
+
+
+class ConfigRead(NamedTuple):
+    """One Config as resolved for a deployment (becomes a ``ConfigValue`` in the model)."""
+
+    name: str
+    value: Any
+    plain: bool
+    source: str | None
+
+
+class _Resolved(NamedTuple):
+    """A flow class with its Configs processed and its flow decorators initialised."""
+
+    cls: type
+    rel: str
+    configs: list[ConfigRead]
+    decos: dict[str, list[Any]]
+
+
+_RESOLVED: dict[tuple[str, str], _Resolved] = {}
 
 
 def jsonable(value: Any) -> Any:
@@ -159,11 +173,11 @@ def _read_config_text(param: Any, override: Path | None, flow_file: Path) -> tup
     return jsonable(value), str(source) if source is not None else None
 
 
-def _resolve_configs(cls: type, flow_file: Path, overrides: Mapping[str, Path]) -> list[ConfigValue]:
+def _resolve_configs(cls: type, flow_file: Path, overrides: Mapping[str, Path]) -> list[ConfigRead]:
     from metaflow.flowspec import FlowStateItems
     from metaflow.user_configs.config_parameters import ConfigValue as MFConfigValue
 
-    configs: list[ConfigValue] = []
+    configs: list[ConfigRead] = []
     options: dict[str, Any] = {}
     for _, param in cls._get_parameters():
         if not param.IS_CONFIG_PARAMETER:
@@ -173,7 +187,7 @@ def _resolve_configs(cls: type, flow_file: Path, overrides: Mapping[str, Path]) 
         cls._flow_state.self_data[FlowStateItems.CONFIGS][param.name] = (value, plain)
         key = param.name.replace("-", "_").lower()
         options[key] = value if value is None or plain else MFConfigValue(value)
-        configs.append(ConfigValue(name=param.name, value=value, plain=plain, source=source))
+        configs.append(ConfigRead(param.name, value, plain, source))
     unknown = set(overrides) - {c.name for c in configs}
     if unknown:
         raise FlowstacksError(
@@ -186,6 +200,8 @@ def _resolve_configs(cls: type, flow_file: Path, overrides: Mapping[str, Path]) 
 
 def _steps(cls: type) -> list[Step]:
     from metaflow.graph import FlowGraph
+
+    from infra.model.flow import Decorator, Step
 
     graph = FlowGraph(cls)
     _lint(graph, cls)
@@ -226,6 +242,8 @@ def _lint(graph: Any, cls: type) -> None:
 def _parameters(cls: type) -> list[Parameter]:
     from metaflow.parameters import DeployTimeField
 
+    from infra.model.flow import Parameter
+
     out = []
     for _, param in cls._get_parameters():
         if param.IS_CONFIG_PARAMETER:
@@ -258,16 +276,23 @@ def _flow_decorators(cls: type) -> dict[str, list[Any]]:
     return decos
 
 
-def build_flow(cls: type, rel_file: str, configs: list[ConfigValue]) -> Flow:
-    """Turn a FlowSpec class (Configs already processed) into a :class:`Flow`."""
-    decos = _flow_decorators(cls)
+def _project(decos: Mapping[str, list[Any]]) -> tuple[str | None, dict[str, Any]] | None:
+    """``@project``'s name and the attributes the user gave (None without @project)."""
+    if "project" not in decos:
+        return None
+    deco = decos["project"][0]
+    given = {k: deco.attributes[k] for k in ("branch", "production")
+             if k in deco._user_defined_attributes}
+    return deco.attributes.get("name"), jsonable(given)
+
+
+def build_flow(resolved: _Resolved) -> Flow:
+    """Turn a resolved FlowSpec class into a :class:`Flow`."""
+    from infra.model.flow import ConfigValue, Decorator, Flow, Project, Schedule
+
+    cls, rel_file, decos = resolved.cls, resolved.rel, resolved.decos
     where = f"{rel_file} ({cls.__name__})"
-    project = None
-    if "project" in decos:
-        deco = decos["project"][0]
-        given = {k: deco.attributes[k] for k in ("branch", "production")
-                 if k in deco._user_defined_attributes}
-        project = Project(name=deco.attributes.get("name"), attributes=jsonable(given))
+    project = _project(decos)
     schedule = None
     if "schedule" in decos:
         a = decos["schedule"][0].attributes
@@ -299,10 +324,11 @@ def build_flow(cls: type, rel_file: str, configs: list[ConfigValue]) -> Flow:
     return Flow(
         name=cls.__name__,
         file=rel_file,
-        project=project,
+        project=Project(name=project[0], attributes=project[1]) if project else None,
         steps=tuple(_steps(cls)),
         parameters=tuple(_parameters(cls)),
-        configs=tuple(configs),
+        configs=tuple(ConfigValue(name=c.name, value=c.value, plain=c.plain, source=c.source)
+                      for c in resolved.configs),
         schedule=schedule,
         triggers=tuple(triggers),
         trigger_on_finish=tuple(upstreams),
@@ -312,6 +338,8 @@ def build_flow(cls: type, rel_file: str, configs: list[ConfigValue]) -> Flow:
 
 
 def _event_triggers(attributes: Mapping[str, Any], where: str) -> list[EventTrigger]:
+    from infra.model.flow import EventTrigger
+
     events = []
     raw = [attributes["event"]] if attributes.get("event") else list(attributes.get("events") or [])
     for item in raw:
@@ -339,8 +367,22 @@ def _namespaced_event(value: Any) -> str | None:
     return None
 
 
-def load_flow(path: Path, project_dir: Path, config_files: Mapping[str, Path] | None = None) -> Flow:
-    """Import ``path`` and read its one FlowSpec with the given Config files (name -> file)."""
+@contextlib.contextmanager
+def _user_errors(rel: str, cls: type) -> Iterator[None]:
+    """Metaflow's own errors about the user's flow become errors naming the file and class."""
+    try:
+        yield
+    except FlowstacksError as exc:
+        exc.where = exc.where or rel
+        raise
+    except Exception as exc:  # noqa: BLE001
+        msg = getattr(exc, "message", None) or str(exc)
+        raise FlowstacksError(f"{type(exc).__name__}: {msg}", where=f"{rel} ({cls.__name__})") from None
+
+
+def _resolve(path: Path, project_dir: Path, config_files: Mapping[str, Path] | None
+             ) -> tuple[tuple[str, str], _Resolved]:
+    """Import ``path``, find its one FlowSpec, process its Configs (once per file and files)."""
     from metaflow.parameters import flow_context
 
     config_files = dict(config_files or {})
@@ -356,19 +398,36 @@ def load_flow(path: Path, project_dir: Path, config_files: Mapping[str, Path] | 
             "a flow file defines exactly one", where=rel)
     cls = classes[0]
     key = (str(path.resolve()), salt)
-    if key in _FLOWS:
-        return _FLOWS[key]
-    try:
-        with flow_context(cls):
+    if key not in _RESOLVED:
+        with _user_errors(rel, cls), flow_context(cls):
             configs = _resolve_configs(cls, path, config_files)
-            flow = _FLOWS[key] = build_flow(cls, rel, configs)
-            return flow
-    except FlowstacksError as exc:
-        exc.where = exc.where or rel
-        raise
-    except Exception as exc:  # noqa: BLE001 - Metaflow's own errors about the user's flow
-        msg = getattr(exc, "message", None) or str(exc)
-        raise FlowstacksError(f"{type(exc).__name__}: {msg}", where=f"{rel} ({cls.__name__})") from None
+            _RESOLVED[key] = _Resolved(cls, rel, configs, _flow_decorators(cls))
+    return key, _RESOLVED[key]
+
+
+def load_flow(path: Path, project_dir: Path, config_files: Mapping[str, Path] | None = None) -> Flow:
+    """Import ``path`` and read its one FlowSpec with the given Config files (name -> file)."""
+    from metaflow.parameters import flow_context
+
+    key, resolved = _resolve(path, project_dir, config_files)
+    if key not in _FLOWS:
+        with _user_errors(resolved.rel, resolved.cls), flow_context(resolved.cls):
+            _FLOWS[key] = build_flow(resolved)
+    return _FLOWS[key]
+
+
+def read_project(path: Path, project_dir: Path, config_files: Mapping[str, Path] | None = None
+                 ) -> tuple[str, tuple[str | None, dict[str, Any]] | None]:
+    """The flow's class name and ``@project`` (name, given attributes), after the same Config
+    processing and graph checks as :func:`load_flow` but without building the model: what
+    ``flowstacks names`` needs, without pydantic's start-up cost."""
+    from metaflow.graph import FlowGraph
+    from metaflow.parameters import flow_context
+
+    _, resolved = _resolve(path, project_dir, config_files)
+    with _user_errors(resolved.rel, resolved.cls), flow_context(resolved.cls):
+        _lint(FlowGraph(resolved.cls), resolved.cls)
+    return resolved.cls.__name__, _project(resolved.decos)
 
 
 def _relative(path: Path, project_dir: Path) -> str:

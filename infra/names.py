@@ -16,15 +16,15 @@ from infra.naming.project import (
 def names_for_file(flow_file: Path, branch: str | None, production: bool, mfenv: MetaflowEnv,
                    configs: dict[str, Path] | None = None) -> dict[str, Any]:
     """Read ``flow_file`` with Metaflow and resolve its names as Metaflow's CLI would (SPEC §1-§3)."""
-    from infra.flows import load_flow
+    from infra.flows import read_project
 
     if not flow_file.is_file():
         raise FlowstacksError("no such flow file", where=str(flow_file))
-    flow = load_flow(flow_file, flow_file.parent, configs or {})
-    if flow.project is None:
+    name, project = read_project(flow_file, flow_file.parent, configs or {})
+    if project is None:
         raise FlowstacksError("has no @project decorator", where=str(flow_file))
-    return deploy_names(resolve(flow.name, flow.project.name, flow.project.attributes, branch,
-                                production, mfenv), mfenv.from_conf("SFN_STATE_MACHINE_PREFIX"))
+    return deploy_names(resolve(name, project[0], project[1], branch, production, mfenv),
+                        mfenv.from_conf("SFN_STATE_MACHINE_PREFIX"))
 
 
 def resolve(flow_name: str, project_name: str | None, attributes: dict[str, Any],

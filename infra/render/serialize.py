@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
 import orjson
-import yaml
 
 _ORJSON_INDENTED = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE
 
@@ -49,13 +49,20 @@ def metaflow_json(data: Any) -> str:
     return json.dumps(data)
 
 
-# libyaml's emitter when PyYAML has it (same output, many times faster on large templates)
-_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-_SCALARS = yaml.representer.SafeRepresenter(default_flow_style=False)  # bool/int/float/None
+@functools.cache
+def _yaml() -> tuple[Any, Any, Any]:
+    """PyYAML, libyaml's emitter when PyYAML has it (same output, many times faster on large
+    templates) and a representer for scalars; imported on first use (``names`` needs none)."""
+    import yaml
+
+    return yaml, getattr(yaml, "CSafeDumper", yaml.SafeDumper), yaml.representer.SafeRepresenter(
+        default_flow_style=False)
+
+
 _STR, _MAP, _SEQ = "tag:yaml.org,2002:str", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
 
 
-def _node(data: Any) -> yaml.Node:
+def _node(data: Any, yaml: Any, scalars: Any) -> Any:
     """The node PyYAML's SafeRepresenter builds with ``sort_keys=True, default_flow_style=False``
     and multi-line strings as literal blocks, made directly: the representer's per-object
     dispatch and alias bookkeeping took most of the time of large templates (tests compare the
@@ -63,16 +70,17 @@ def _node(data: Any) -> yaml.Node:
     if isinstance(data, str):
         return yaml.ScalarNode(_STR, data, style="|" if "\n" in data else None)
     if isinstance(data, dict):
-        return yaml.MappingNode(_MAP, [(_node(k), _node(v)) for k, v in sorted(data.items())],
-                                flow_style=False)
+        return yaml.MappingNode(_MAP, [(_node(k, yaml, scalars), _node(v, yaml, scalars))
+                                       for k, v in sorted(data.items())], flow_style=False)
     if isinstance(data, list):
-        return yaml.SequenceNode(_SEQ, [_node(v) for v in data], flow_style=False)
-    return _SCALARS.represent_data(data)  # raises for types YAML's safe dumper refuses
+        return yaml.SequenceNode(_SEQ, [_node(v, yaml, scalars) for v in data], flow_style=False)
+    return scalars.represent_data(data)  # bool, int, float, None; raises for other types
 
 
 def canonical_yaml(data: Any) -> str:
     """Deterministic YAML (sorted keys, block style, multi-line strings as literal blocks)."""
-    return yaml.serialize(_node(data), Dumper=_Dumper, allow_unicode=True, width=120)
+    yaml, dumper, scalars = _yaml()
+    return yaml.serialize(_node(data, yaml, scalars), Dumper=dumper, allow_unicode=True, width=120)
 
 
 def yaml_documents(docs: list[Any]) -> str:

@@ -64,3 +64,21 @@ def test_names_command_does_not_import_pulumi() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
                          check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_names_answers_without_the_heavy_libraries() -> None:
+    """`flowstacks names` must start about as fast as Metaflow's CLI (issue 8): it runs on
+    argparse and Metaflow alone, without typer, rich, pydantic or pulumi (PyYAML is left out:
+    Metaflow's vendored yaml loads it)."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import io, sys, contextlib; from infra.cli import main; out = io.StringIO()\n"
+            "with contextlib.redirect_stdout(out): code = main(['names', sys.argv[1], '--json'])\n"
+            "heavy = {'typer', 'rich', 'pydantic', 'pulumi', 'pulumi_aws', 'click'}\n"
+            "print(code, sorted({m.split('.')[0] for m in sys.modules} & heavy))")
+    out = subprocess.run([sys.executable, "-c", code, str(REPO / "flowspecs" / "project_flow.py")],
+                         capture_output=True, text=True, cwd=REPO, check=True,
+                         env={**os.environ, "USER": "alice"})
+    assert out.stdout.strip() == "0 []"
