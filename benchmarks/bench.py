@@ -178,22 +178,21 @@ def metaflow_seconds(flow_files: list[Path], runs: int) -> dict[str, float]:
     return {k: statistics.median(v) for k, v in times.items()}
 
 
-def startup_seconds(flow: Path, runs: int = 5) -> dict[str, float]:
-    """`flowstacks names` against `python flow.py --help` (Metaflow's CLI start)."""
+def startup_seconds(flow: Path, runs: int = 7) -> dict[str, float]:
+    """`flowstacks names` against `python flow.py --help` (Metaflow's CLI start): median of
+    ``runs``, the two commands alternating so that both see the same machine load."""
     env = {**os.environ, "USER": "bench"}
     cmds = {
         "flowstacks names": [str(REPO / ".venv/bin/flowstacks"), "names", str(flow), "--json"],
         "python flow.py --help": [sys.executable, str(flow), "--no-pylint", "--help"],
     }
-    out = {}
-    for label, cmd in cmds.items():
-        samples = []
-        for _ in range(runs):
+    samples: dict[str, list[float]] = {label: [] for label in cmds}
+    for _ in range(runs):
+        for label, cmd in cmds.items():
             start = time.perf_counter()
             subprocess.run(cmd, capture_output=True, check=True, env=env, cwd=flow.parent)
-            samples.append(time.perf_counter() - start)
-        out[label] = statistics.median(samples)
-    return out
+            samples[label].append(time.perf_counter() - start)
+    return {label: statistics.median(v) for label, v in samples.items()}
 
 
 # --- report --------------------------------------------------------------------------------

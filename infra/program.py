@@ -50,9 +50,10 @@ def deploy(project_dir: Path | str, stack: str, orchestrator: str | None = None,
         }
         for f in ctx.flows
     })
-    artifacts = [*result.artifacts, deployer_doc.artifact()]
-    roles = [a.path[len("iam/"):-len(".json")] for a in artifacts if a.path.startswith("iam/")]
-    return [*artifacts, render_summary(ctx, roles)]
+    result.artifacts.append(deployer_doc.artifact())
+    roles = [a.path[len("iam/"):-len(".json")] for a in result.artifacts if a.path.startswith("iam/")]
+    result.artifacts.append(render_summary(ctx, roles))
+    return list(result.artifacts)
 
 
 def main() -> list[Artifact]:

@@ -182,7 +182,7 @@ class StackResult:
         """The same result without the recorded inputs and artifact contents (for reports)."""
         return StackResult(self.stack, self.project,
                            [Recorded(r.type, r.name, "{}", r.protect, r.custom) for r in self.resources],
-                           self.outputs, [Artifact(a.path, "") for a in self.artifacts])
+                           self.outputs, [Artifact(a.path, "", a.written) for a in self.artifacts])
 
     def _custom_sorted(self) -> list[Recorded]:
         return sorted((r for r in self.resources if r.custom), key=lambda r: (r.type, r.name))
@@ -244,8 +244,10 @@ def stack_config(project_dir: Path, stack: str, orchestrator: str | None) -> dic
     return config
 
 
-def synth_stack(project_dir: Path, stack: str, orchestrator: str | None = None) -> StackResult:
-    """Run the program for one stack and collect resources, exports and artifacts."""
+def synth_stack(project_dir: Path, stack: str, orchestrator: str | None = None,
+                artifact_dir: Path | None = None) -> StackResult:
+    """Run the program for one stack and collect resources, exports and artifacts (written
+    into ``artifact_dir`` as they are made when given, else kept in memory)."""
     from infra.model.config import ProjectConfig
     from infra.program import main
     from infra.project import load_config
@@ -253,6 +255,8 @@ def synth_stack(project_dir: Path, stack: str, orchestrator: str | None = None) 
     # the mock provider needs region and account first; flows are read by the program itself
     aws = (load_config(Path(project_dir)) or ProjectConfig()).aws
     config = stack_config(project_dir, stack, orchestrator)
+    if artifact_dir is not None:
+        config[f"{PULUMI_PROJECT}:artifactDir"] = str(artifact_dir)
     artifacts, monitor = run_program(stack, main, aws.region, aws.account_id, config,
                                      secret_keys=[k for k, v in config.items() if v == SECRET_MARK])
     return StackResult(stack=stack, project=monitor.stack_outputs["project"], resources=monitor.recorded,
@@ -260,9 +264,12 @@ def synth_stack(project_dir: Path, stack: str, orchestrator: str | None = None) 
 
 
 def write_stack(result: StackResult, folder: Path) -> None:
-    folder.mkdir(parents=True)
+    """``manifest.json`` and the artifacts not written yet."""
+    folder.mkdir(parents=True, exist_ok=True)
     (folder / "manifest.json").write_text(result.manifest_text(), encoding="utf-8")
     for art in result.artifacts:
+        if art.written:
+            continue
         target = folder / art.path
         if target.exists():
             raise RuntimeError(f"two artifacts write {art.path}")
@@ -284,7 +291,7 @@ def synth(project_dir: Path, stacks: list[str], out: Path, orchestrator: str | N
     results = []
     try:
         for stack in stacks:
-            result = synth_stack(Path(project_dir), stack, orchestrator)
+            result = synth_stack(Path(project_dir), stack, orchestrator, staging / stack)
             write_stack(result, staging / stack)
             results.append(result.summary())  # what is written need not stay in memory
             if on_stack:

@@ -11,8 +11,12 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from pathlib import Path
+
+import pulumi
+
 from infra.errors import FlowstacksError
-from infra.render.artifact import Artifact
+from infra.artifact_sink import ArtifactSink
 
 BACKENDS = {
     "step-functions": "infra.components.step_functions",
@@ -21,9 +25,16 @@ BACKENDS = {
 }
 
 
+def artifact_sink() -> ArtifactSink:
+    """Where this stack's artifacts go: written as they are made into ``flowstacks:artifactDir``
+    when it is set (``flowstacks synth`` sets its staging folder), else kept in memory."""
+    folder = pulumi.Config("flowstacks").get("artifactDir")
+    return ArtifactSink(Path(folder) if folder else None)
+
+
 @dataclass
 class BackendResult:
-    artifacts: list[Artifact] = field(default_factory=list)
+    artifacts: ArtifactSink = field(default_factory=artifact_sink)
     objects: dict[str, Any] = field(default_factory=dict)  # flow name -> name/ARN (str or Output)
 
 

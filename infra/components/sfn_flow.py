@@ -10,25 +10,26 @@ import pulumi_aws as aws
 from infra.components.secrets import reveal
 
 from infra.render.serialize import canonical_json
-from infra.render.sfn import SCHEDULE_INPUT, EventRuleSpec, SfnRendering, resolve_references
+from infra.render.sfn import SCHEDULE_INPUT, EventRuleSpec, resolve_references_json
 
 
 class StepFunctionsFlow(pulumi.ComponentResource):
     """``aws.sfn.StateMachine`` named as Metaflow names it, plus a rule + target per trigger."""
 
-    def __init__(self, name: str, *, rendering: SfnRendering, role_arn: pulumi.Input[str],
+    def __init__(self, name: str, *, state_machine_name: str, definition_json: str,
+                 job_definitions: list[str], role_arn: pulumi.Input[str],
                  job_definition_arns: dict[str, pulumi.Output[str]], rules: list[EventRuleSpec],
                  events_role_arn: pulumi.Input[str] | None, tags: dict[str, str],
                  protect: bool = False, opts: pulumi.ResourceOptions | None = None):
         super().__init__("flowstacks:sfn:Flow", name, None, opts)
         child = pulumi.ResourceOptions(parent=self, protect=protect)
-        used = {n: job_definition_arns[n] for n in rendering.job_definitions}
+        used = {n: job_definition_arns[n] for n in job_definitions}
 
         def definition(arns: dict[str, Any]) -> str:
-            return canonical_json(resolve_references(rendering.definition, arns), indent=None)
+            return resolve_references_json(definition_json, arns)
 
         self.state_machine = aws.sfn.StateMachine(
-            name, name=rendering.state_machine_name, role_arn=role_arn, type="STANDARD",
+            name, name=state_machine_name, role_arn=role_arn, type="STANDARD",
             definition=reveal(pulumi.Output.all(**used).apply(definition)), tags=tags, opts=child)
         self.arn = self.state_machine.arn
         for rule in rules:

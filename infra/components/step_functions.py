@@ -7,6 +7,7 @@ Rendering is done up front by the pure layers, so a bad flow fails before any re
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pulumi
@@ -32,14 +33,20 @@ def deploy_stack(ctx: StackContext) -> BackendResult:
     """Render every flow of ``ctx``, then create the namespace's resources."""
     project_dir = _project_dir()
     version = pkg.installed_metaflow_version()
-    packages, renderings, rules = {}, {}, {}
+    result = BackendResult()
+    packages, renderings, rules, definitions = {}, {}, {}, {}
     for dep in ctx.flows:  # all rendering first: errors leave nothing half-created
         package = build_flow_package(ctx, dep, project_dir)
         packages[dep.flow.name] = package
-        renderings[dep.flow.name] = render_state_machine(ctx, dep, SfnInputs(
+        rendering = render_state_machine(ctx, dep, SfnInputs(
             code_package_sha=package.sha, code_package_url=package.url,
             task_role_arn=task_role_arn(ctx), metaflow_version=version))
         rules[dep.flow.name] = event_rules(ctx, dep)
+        # from here on the definition is needed as text only (the tree is ten times larger)
+        definitions[dep.flow.name] = canonical_json(rendering.definition, indent=None)
+        result.artifacts.append(Artifact(f"step-functions/{rendering.state_machine_name}.asl.json",
+                                         canonical_json(rendering.definition)))
+        renderings[dep.flow.name] = replace(rendering, definition={})
     started = [renderings[f].state_machine_name for f, r in rules.items() if r]
     roles = sfn_roles(ctx, [r.needs for r in renderings.values()], started)
 
@@ -52,18 +59,16 @@ def deploy_stack(ctx: StackContext) -> BackendResult:
     specs = {n: s for r in renderings.values() for n, s in r.job_definitions.items()}
     jobdefs = JobDefinitions("job-definitions", specs=specs, tags=ctx.tags, protect=protect)
 
-    result = BackendResult()
     for dep in ctx.flows:
         name = dep.flow.name
         CodePackageObject(f"{name}-code-package", package=packages[name], tags=ctx.tags,
                           protect=protect)
         flow = StepFunctionsFlow(
-            name, rendering=renderings[name], role_arn=execution.arn,
+            name, state_machine_name=renderings[name].state_machine_name,
+            definition_json=definitions[name], job_definitions=list(renderings[name].job_definitions),
+            role_arn=execution.arn,
             job_definition_arns=jobdefs.arns, rules=rules[name],
             events_role_arn=events.arn if events else None, tags=ctx.tags, protect=protect)
         result.objects[name] = flow.arn
-        result.artifacts.append(Artifact(
-            f"step-functions/{renderings[name].state_machine_name}.asl.json",
-            canonical_json(renderings[name].definition)))
     result.artifacts += [role.artifact() for role in roles.all()]
     return result

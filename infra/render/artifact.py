@@ -7,7 +7,10 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Artifact:
-    """``path`` is relative to ``OUT/<stack>/`` (e.g. ``step-functions/<name>.asl.json``)."""
+    """``path`` is relative to ``OUT/<stack>/`` (e.g. ``step-functions/<name>.asl.json``).
+    ``written``: already on disk (see :class:`infra.artifact_sink.ArtifactSink`); ``content``
+    is then empty."""
 
     path: str
     content: str
+    written: bool = False

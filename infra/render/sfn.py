@@ -29,7 +29,7 @@ from infra.model.deployment import FlowDeployment, StackContext
 from infra.model.flow import Flow, Step
 from infra.naming.deployers import b32sha1, eventbridge_rule_name, sfn_state_machine_name
 from infra.naming.events import resolve_upstream
-from infra.render.serialize import metaflow_json
+from infra.render.serialize import compact_json, metaflow_json
 from infra.render.walk import walk
 
 METAFLOW_VERSION = "2.19.39"  # the pinned Metaflow whose deployer this renderer matches
@@ -77,6 +77,19 @@ def resolve_references(definition: Any, arns: dict[str, str]) -> Any:
     if isinstance(definition, str) and definition.startswith("${flowstacks:job-definition:"):
         raise KeyError(f"no ARN for {definition}")
     return definition
+
+
+def resolve_references_json(definition_json: str, arns: dict[str, str]) -> str:
+    """:func:`resolve_references` on the definition's compact JSON, by text: each placeholder
+    string value becomes its ARN (tests hold the two equal). Keeps a thousand definitions as
+    text rather than as trees while Pulumi resolves the ARNs."""
+    for name, arn in arns.items():
+        definition_json = definition_json.replace(compact_json(job_definition_ref(name)),
+                                                  compact_json(arn))
+    left = definition_json.find('"' + _REF.split("%s")[0])
+    if left >= 0:
+        raise KeyError(f"no ARN for {definition_json[left:].split(chr(34))[1]}")
+    return definition_json
 
 
 @dataclass(frozen=True)

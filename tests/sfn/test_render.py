@@ -14,7 +14,7 @@ from infra.naming.deployers import eventbridge_rule_name
 from infra.render.serialize import canonical_json
 from infra.render.sfn import (
     OUTPUT_PATH, SfnInputs, check_flow, event_rules, job_definition_ref, render_state_machine,
-    resolve_references, state_names,
+    resolve_references, resolve_references_json, state_names,
 )
 from infra.render.walk import walk
 
@@ -158,6 +158,12 @@ def test_job_definition_arn_is_a_pulumi_input(contexts):
     with pytest.raises(KeyError):
         resolve_references(r.definition, {})
     assert r.needs.job_definitions == (name,)
+    # the text path the component takes gives the same document
+    text = canonical_json(r.definition, indent=None)
+    assert resolve_references_json(text, {name: 'arn:"x":1'}) == canonical_json(
+        resolve_references(r.definition, {name: 'arn:"x":1'}), indent=None)
+    with pytest.raises(KeyError, match="job-definition"):
+        resolve_references_json(text, {})
     assert r.needs.dynamodb_tables == ()
     assert _render(ctx, "TrainFlow").needs.dynamodb_tables == ("metaflow-sfn-state",)
 
