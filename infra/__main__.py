@@ -5,13 +5,20 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repo root, for `import infra`
 
+import pulumi  # noqa: E402
+from pulumi.errors import RunError  # noqa: E402
+
 from infra.errors import FlowstacksError  # noqa: E402
 from infra.program import main  # noqa: E402
 
-try:
-    main()
-except FlowstacksError as exc:
-    import pulumi
 
-    pulumi.log.error(exc.render())
-    raise SystemExit(1) from None
+async def program() -> None:
+    """The asynchronous program (``pulumi.run``); a user error is logged without a traceback."""
+    try:
+        await main()
+    except FlowstacksError as exc:
+        pulumi.log.error(exc.render())
+        raise RunError("flowstacks: the stack's config or flows are invalid (see above)") from None
+
+
+pulumi.run(program)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Awaitable
 
 import pulumi
 
@@ -25,8 +26,8 @@ def client_snippet(ctx: StackContext, flow: str) -> str:
             f"runs = list(Flow({flow!r}).runs('project_branch:{ctx.branch_name}'))")
 
 
-def deploy(project_dir: Path | str, stack: str, orchestrator: str | None = None,
-           token_index: int = 0) -> list[Artifact]:
+async def deploy(project_dir: Path | str, stack: str, orchestrator: str | None = None,
+                 token_index: int = 0) -> list[Artifact]:
     """Create every resource of ``stack`` and export, per flow, the orchestrator object, the
     Metaflow namespace and a client snippet. Returns the reviewer artifacts."""
     project = ProjectDir(Path(project_dir), orchestrator or None)
@@ -34,7 +35,7 @@ def deploy(project_dir: Path | str, stack: str, orchestrator: str | None = None,
     if "serviceAuthKey" in secret_inputs():  # Metaflow's METAFLOW_SERVICE_AUTH_KEY, kept secret
         ctx = ctx.model_copy(update={"service_headers": metaflow_json(
             {"x-api-key": secret_placeholder("serviceAuthKey")})})
-    result = backend(ctx.orchestrator).deploy_stack(ctx)
+    result = await backend(ctx.orchestrator).deploy_stack(ctx)
     deployer_doc = deployer_role(ctx)
     deployer = DeployerRole("deployer", document=deployer_doc, protect=ctx.protect)
     pulumi.export("deployer_role", deployer.arn)
@@ -56,9 +57,10 @@ def deploy(project_dir: Path | str, stack: str, orchestrator: str | None = None,
     return list(result.artifacts)
 
 
-def main() -> list[Artifact]:
-    """The program, under the Pulumi CLI and under ``flowstacks synth`` alike: the stack name is
-    the namespace; ``flowstacks:*`` config comes from ``stacks/Pulumi.<stack>.yaml``."""
+def main() -> Awaitable[list[Artifact]]:
+    """The program, under the Pulumi CLI (``pulumi.run``) and under ``flowstacks synth`` alike:
+    the stack name is the namespace; ``flowstacks:*`` config comes from
+    ``stacks/Pulumi.<stack>.yaml``. Asynchronous: flows are registered a batch at a time."""
     config = pulumi.Config("flowstacks")
     return deploy(config.get("projectDir") or ".", pulumi.get_stack(),
                   config.get("orchestrator") or None,

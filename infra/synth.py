@@ -8,18 +8,21 @@ when every stack succeeded.
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import json
 import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime import settings as pulumi_settings
-from pulumi.runtime.proto import resource_pb2
+from pulumi.runtime import resource as pulumi_resource
+from pulumi.runtime.proto import resource_pb2, source_pb2
 from pulumi.runtime.stack import run_in_stack
 from pulumi.runtime.sync_await import _sync_await
 
@@ -221,11 +224,33 @@ def run_program(stack: str, program: Callable[[], Any], region: str = "us-east-1
                                   [qualify(k) for k in secret_keys or []])
     box: dict[str, Any] = {}
 
-    def body() -> None:
-        box["result"] = program()
+    async def body() -> None:  # the program may be asynchronous (flowstacks' is)
+        result = program()
+        box["result"] = await result if inspect.isawaitable(result) else result
 
-    _sync_await(run_in_stack(body))
+    with _without_source_positions():
+        _sync_await(run_in_stack(body))
     return box.get("result"), monitor
+
+
+@contextlib.contextmanager
+def _without_source_positions() -> Iterator[None]:
+    """The SDK walks the Python stack of every resource to tell the engine where it was
+    declared (``traceback.extract_stack``: a tenth of a synth). The mock engine never reads it,
+    so for the mock run only the SDK sends an empty trace; the real CLI is untouched."""
+    original = getattr(pulumi_resource, "_get_stack_trace", None)
+    if original is None:  # another SDK version: leave it alone
+        yield
+        return
+    pulumi_resource._get_stack_trace = _EMPTY_STACK_TRACE
+    try:
+        yield
+    finally:
+        pulumi_resource._get_stack_trace = original
+
+
+def _EMPTY_STACK_TRACE() -> Any:  # noqa: N802 - stands in for the SDK's function
+    return source_pb2.StackTrace()
 
 
 def stack_config(project_dir: Path, stack: str, orchestrator: str | None) -> dict[str, str]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pulumi
 
-from infra.components import BackendResult
+from infra.components import BackendResult, FlowBatches
 from infra.components.airflow_dag import AirflowDag
 from infra.components.airflow_tasks import AirflowTaskIdentity
 from infra.components.code_package import CodePackageObject, build_flow_package
@@ -23,7 +23,7 @@ def _project_dir() -> Path:
     return Path(pulumi.Config("flowstacks").get("projectDir") or ".")
 
 
-def deploy_stack(ctx: StackContext) -> BackendResult:
+async def deploy_stack(ctx: StackContext) -> BackendResult:
     """Render every flow of ``ctx`` to a DAG file and create the stack's resources."""
     result = BackendResult()
     airflow = ctx.config.airflow
@@ -31,19 +31,23 @@ def deploy_stack(ctx: StackContext) -> BackendResult:
     rendered = []
     for fd in ctx.flows:
         package = build_flow_package(ctx, fd, _project_dir())
-        rendered.append((fd, package, dag_artifact(ctx, fd, package.url, package.sha)))
+        artifact = dag_artifact(ctx, fd, package.url, package.sha)
+        result.artifacts.append(artifact)  # written out now; the source is kept for the upload
+        rendered.append((fd, package, artifact.content))
     role = task_role(ctx)
     AirflowTaskIdentity(f"{ctx.stack}-airflow-tasks", role=role,
                         service_account=service_account_name(ctx), namespace=airflow.namespace,
                         protect=ctx.protect)
     result.artifacts.append(role.artifact())
-    for fd, package, artifact in rendered:
-        CodePackageObject(f"{fd.project_flow_name}-package", package=package, tags=ctx.tags,
-                          protect=ctx.protect)
+    batches = FlowBatches()
+    for i, (fd, package, source) in enumerate(rendered):
+        rendered[i] = None  # type: ignore[call-overload] - released as the flows are created
+        code = CodePackageObject(f"{fd.project_flow_name}-package", package=package, tags=ctx.tags,
+                                 protect=ctx.protect)
         dag_id = fd.airflow_dag_id
-        AirflowDag(dag_id, bucket=airflow.dags_bucket,
-                   key=dag_object_key(airflow.dags_prefix, dag_id), source=artifact.content,
-                   tags=ctx.tags, protect=ctx.protect)
-        result.artifacts.append(artifact)
+        dag = AirflowDag(dag_id, bucket=airflow.dags_bucket,
+                         key=dag_object_key(airflow.dags_prefix, dag_id), source=source,
+                         tags=ctx.tags, protect=ctx.protect)
         result.objects[fd.flow.name] = dag_id
+        await batches.add(code, dag)
     return result

@@ -31,4 +31,5 @@ class AirflowDag(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, protect=protect),
         )
         self.key = self.object.key
+        self.resources = [self.object]
         self.register_outputs({"bucket": bucket, "key": self.object.key})

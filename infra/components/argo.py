@@ -9,41 +9,50 @@ Sensor as one multi-document YAML stream (``kubectl apply -f`` takes it as is), 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pulumi
 
-from infra.components import BackendResult
+from infra.components import BackendResult, FlowBatches
 from infra.components.argo_flow import ArgoFlow
 from infra.components.argo_identity import ArgoTaskIdentity
 from infra.components.code_package import CodePackageObject, build_flow_package
 from infra.iam.irsa import irsa_role, service_account_name
 from infra.model.deployment import StackContext
-from infra.render.argo import render_flow
+from infra.render.argo import ArgoObjects, render_flow
+from infra.render.serialize import compact_json
 
 
 def _project_dir() -> Path:
     return Path(pulumi.Config("flowstacks").get("projectDir") or ".")
 
 
-def deploy_stack(ctx: StackContext) -> BackendResult:
+async def deploy_stack(ctx: StackContext) -> BackendResult:
     """Render every flow of ``ctx`` for Argo and create the stack's resources."""
     result = BackendResult()
     namespace = ctx.config.kubernetes.namespace
     service_account = service_account_name(ctx)
     # Render everything first: a name Kubernetes refuses stops the stack before any resource.
+    # Until its batch is created a flow's objects are kept as compact JSON (a tenth of the
+    # memory of the trees) and its YAML artifact is written out.
     rendered = []
     for fd in ctx.flows:
         package = build_flow_package(ctx, fd, _project_dir())
-        rendered.append((fd, package, render_flow(ctx, fd, package, service_account)))
+        objects = render_flow(ctx, fd, package, service_account)
+        result.artifacts.append(objects.artifact())
+        rendered.append((fd, package, compact_json([objects.template, objects.cron, objects.sensor])))
     role = irsa_role(ctx, service_account, namespace)
     ArgoTaskIdentity(f"{ctx.stack}-argo-tasks", role=role, service_account=service_account,
                      namespace=namespace, protect=ctx.protect)
     result.artifacts.append(role.artifact())
-    for fd, package, objects in rendered:
-        CodePackageObject(f"{fd.project_flow_name}-package", package=package, tags=ctx.tags,
-                          protect=ctx.protect)
-        flow = ArgoFlow(fd.project_flow_name, objects=objects, protect=ctx.protect)
-        result.artifacts.append(objects.artifact())
+    batches = FlowBatches()
+    for i, (fd, package, text) in enumerate(rendered):
+        rendered[i] = None  # type: ignore[call-overload] - released as the flows are created
+        code = CodePackageObject(f"{fd.project_flow_name}-package", package=package,
+                                 tags=ctx.tags, protect=ctx.protect)
+        flow = ArgoFlow(fd.project_flow_name, objects=ArgoObjects(*json.loads(text)),
+                        protect=ctx.protect)
         result.objects[fd.flow.name] = flow.template_name
+        await batches.add(code, flow)
     return result

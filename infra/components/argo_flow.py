@@ -30,5 +30,6 @@ class ArgoFlow(pulumi.ComponentResource):
                      if objects.cron else None)
         self.sensor = (_custom_resource(f"{name}-sensor", objects.sensor, after)
                        if objects.sensor else None)
+        self.resources = [r for r in (self.template, self.cron, self.sensor) if r is not None]
         self.template_name = objects.template["metadata"]["name"]
         self.register_outputs({"template": self.template_name})

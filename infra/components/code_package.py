@@ -81,4 +81,5 @@ class CodePackageObject(pulumi.ComponentResource):
             name, bucket=package.bucket, key=package.key, source=pulumi.FileAsset(str(source)),
             content_type="application/gzip", source_hash=package.sha, tags=tags,
             opts=pulumi.ResourceOptions(parent=self, protect=protect))
+        self.resources = [self.object]
         self.register_outputs({"url": package.url, "sha": package.sha})

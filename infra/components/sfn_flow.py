@@ -32,6 +32,7 @@ class StepFunctionsFlow(pulumi.ComponentResource):
             name, name=state_machine_name, role_arn=role_arn, type="STANDARD",
             definition=reveal(pulumi.Output.all(**used).apply(definition)), tags=tags, opts=child)
         self.arn = self.state_machine.arn
+        self.resources: list[pulumi.Resource] = [self.state_machine]
         for rule in rules:
             event_rule = aws.cloudwatch.EventRule(
                 rule.name, name=rule.name, description=rule.description,
@@ -39,8 +40,9 @@ class StepFunctionsFlow(pulumi.ComponentResource):
                 event_pattern=canonical_json(rule.event_pattern, indent=None)
                 if rule.event_pattern else None,
                 event_bus_name=rule.event_bus, tags=tags, opts=child)
-            aws.cloudwatch.EventTarget(
+            self.resources.append(event_rule)
+            self.resources.append(aws.cloudwatch.EventTarget(
                 rule.name, rule=event_rule.name, target_id=rule.name, arn=self.state_machine.arn,
                 role_arn=events_role_arn, input=canonical_json(SCHEDULE_INPUT, indent=None),
-                event_bus_name=rule.event_bus, opts=child)
+                event_bus_name=rule.event_bus, opts=child))
         self.register_outputs({"arn": self.state_machine.arn})

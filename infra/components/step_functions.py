@@ -13,7 +13,7 @@ from pathlib import Path
 import pulumi
 
 from infra import package as pkg
-from infra.components import BackendResult
+from infra.components import BackendResult, FlowBatches
 from infra.components.code_package import CodePackageObject, build_flow_package
 from infra.components.sfn_batch import JobDefinitions
 from infra.components.sfn_flow import StepFunctionsFlow
@@ -29,7 +29,7 @@ def _project_dir() -> Path:
     return Path(pulumi.Config("flowstacks").get("projectDir") or ".")
 
 
-def deploy_stack(ctx: StackContext) -> BackendResult:
+async def deploy_stack(ctx: StackContext) -> BackendResult:
     """Render every flow of ``ctx``, then create the namespace's resources."""
     project_dir = _project_dir()
     version = pkg.installed_metaflow_version()
@@ -59,16 +59,18 @@ def deploy_stack(ctx: StackContext) -> BackendResult:
     specs = {n: s for r in renderings.values() for n, s in r.job_definitions.items()}
     jobdefs = JobDefinitions("job-definitions", specs=specs, tags=ctx.tags, protect=protect)
 
+    batches = FlowBatches()
     for dep in ctx.flows:
         name = dep.flow.name
-        CodePackageObject(f"{name}-code-package", package=packages[name], tags=ctx.tags,
-                          protect=protect)
+        package = CodePackageObject(f"{name}-code-package", package=packages.pop(name),
+                                    tags=ctx.tags, protect=protect)
         flow = StepFunctionsFlow(
             name, state_machine_name=renderings[name].state_machine_name,
-            definition_json=definitions[name], job_definitions=list(renderings[name].job_definitions),
-            role_arn=execution.arn,
+            definition_json=definitions.pop(name),
+            job_definitions=list(renderings[name].job_definitions), role_arn=execution.arn,
             job_definition_arns=jobdefs.arns, rules=rules[name],
             events_role_arn=events.arn if events else None, tags=ctx.tags, protect=protect)
         result.objects[name] = flow.arn
+        await batches.add(package, flow)
     result.artifacts += [role.artifact() for role in roles.all()]
     return result

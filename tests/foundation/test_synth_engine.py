@@ -118,3 +118,25 @@ def test_stack_init_prints_metaflow_user(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "user.bob"
     assert not (tmp_path / "stacks").exists()
+
+
+@pytest.mark.parametrize("orchestrator", ["step-functions", "argo", "airflow"])
+def test_flows_registered_in_batches_give_the_same_stack(orchestrator, monkeypatch):
+    """A batch of one flow: each flow's resources are registered before the next flow's are
+    created (memory bounded by the batch), and the stack is the same as with no batching."""
+    from infra.synth import synth_stack
+    from tests.conftest import synthesized
+
+    whole = synthesized(orchestrator, "prod")
+    monkeypatch.setattr("infra.components.FLOW_BATCH", 1)
+    batched = synth_stack(REPO, "prod", orchestrator)
+    assert batched.manifest_text() == whole.manifest_text()
+    assert [(a.path, a.content) for a in batched.artifacts] == [
+        (a.path, a.content) for a in whole.artifacts]
+    # registration order: with batches of one flow, per-flow components do not all come first
+    components = {"step-functions": "flowstacks:sfn:Flow", "argo": "flowstacks:argo:Flow",
+                  "airflow": "flowstacks:airflow:Dag"}[orchestrator]
+    order = [r.type for r in batched.resources]
+    last_flow_component = max(i for i, t in enumerate(order) if t == components)
+    assert order.index(components) < order.index("aws:s3/bucketObjectv2:BucketObjectv2") \
+        < last_flow_component
