@@ -9,6 +9,7 @@ when every stack succeeded.
 from __future__ import annotations
 
 import contextlib
+import gc
 import inspect
 import json
 import shutil
@@ -228,9 +229,21 @@ def run_program(stack: str, program: Callable[[], Any], region: str = "us-east-1
         result = program()
         box["result"] = await result if inspect.isawaitable(result) else result
 
-    with _without_source_positions():
+    with _without_source_positions(), _old_objects_frozen():
         _sync_await(run_in_stack(body))
     return box.get("result"), monitor
+
+
+@contextlib.contextmanager
+def _old_objects_frozen() -> Iterator[None]:
+    """What exists before a stack's program (modules, flows read, earlier stacks' summaries)
+    is left out of the cyclic garbage collector's scans while the program runs: Pulumi makes
+    many short-lived cycles, and every full collection otherwise walks the whole heap again."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 @contextlib.contextmanager

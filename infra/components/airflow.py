@@ -6,6 +6,7 @@ Artifacts: ``airflow/<dag_id>.py`` (the DAG file as uploaded) and ``iam/<role>.j
 
 from __future__ import annotations
 
+from collections import deque
 from pathlib import Path
 
 import pulumi
@@ -28,7 +29,7 @@ async def deploy_stack(ctx: StackContext) -> BackendResult:
     result = BackendResult()
     airflow = ctx.config.airflow
     # Render everything first: a flow Airflow cannot take stops the stack before any resource.
-    rendered = []
+    rendered: deque = deque()
     for fd in ctx.flows:
         package = build_flow_package(ctx, fd, _project_dir())
         artifact = dag_artifact(ctx, fd, package.url, package.sha)
@@ -40,8 +41,8 @@ async def deploy_stack(ctx: StackContext) -> BackendResult:
                         protect=ctx.protect)
     result.artifacts.append(role.artifact())
     batches = FlowBatches()
-    for i, (fd, package, source) in enumerate(rendered):
-        rendered[i] = None  # type: ignore[call-overload] - released as the flows are created
+    while rendered:  # each flow's rendering is released as it is created
+        fd, package, source = rendered.popleft()
         code = CodePackageObject(f"{fd.project_flow_name}-package", package=package, tags=ctx.tags,
                                  protect=ctx.protect)
         dag_id = fd.airflow_dag_id

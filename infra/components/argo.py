@@ -10,6 +10,7 @@ Sensor as one multi-document YAML stream (``kubectl apply -f`` takes it as is), 
 from __future__ import annotations
 
 import json
+from collections import deque
 from pathlib import Path
 
 import pulumi
@@ -36,7 +37,7 @@ async def deploy_stack(ctx: StackContext) -> BackendResult:
     # Render everything first: a name Kubernetes refuses stops the stack before any resource.
     # Until its batch is created a flow's objects are kept as compact JSON (a tenth of the
     # memory of the trees) and its YAML artifact is written out.
-    rendered = []
+    rendered: deque = deque()
     for fd in ctx.flows:
         package = build_flow_package(ctx, fd, _project_dir())
         objects = render_flow(ctx, fd, package, service_account)
@@ -47,8 +48,8 @@ async def deploy_stack(ctx: StackContext) -> BackendResult:
                      namespace=namespace, protect=ctx.protect)
     result.artifacts.append(role.artifact())
     batches = FlowBatches()
-    for i, (fd, package, text) in enumerate(rendered):
-        rendered[i] = None  # type: ignore[call-overload] - released as the flows are created
+    while rendered:  # each flow's rendering is released as it is created
+        fd, package, text = rendered.popleft()
         code = CodePackageObject(f"{fd.project_flow_name}-package", package=package,
                                  tags=ctx.tags, protect=ctx.protect)
         flow = ArgoFlow(fd.project_flow_name, objects=ArgoObjects(*json.loads(text)),

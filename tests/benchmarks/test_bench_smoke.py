@@ -16,4 +16,4 @@ def test_benchmark_smoke_run():
     assert "| N flows | orchestrator | mode |" in proc.stdout
     rows = [line for line in proc.stdout.splitlines() if line.startswith("| 10 | argo |")]
     assert {r.split("|")[3].strip() for r in rows} == {"process", "in-process"}
-    assert "Profile of the N=10 in-process run" in proc.stdout
+    assert "Profile of an N=10 in-process run" in proc.stdout
