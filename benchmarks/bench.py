@@ -143,9 +143,28 @@ def synth_process(project: Path, out: Path, orchestrator: str) -> tuple[float, f
     return elapsed, float(proc.stderr.strip().splitlines()[-1].split("=", 1)[1])
 
 
+def fresh_process_state() -> None:
+    """What a new `flowstacks synth` process starts without: flows read and packages built by
+    earlier in-process runs (imports and the compressed installed Metaflow stay, as warm-up)."""
+    import gc
+
+    from infra import flows
+    from infra.components import code_package
+
+    for cache in (flows._FLOWS, flows._RESOLVED, code_package._FOLDERS, code_package._PACKAGES):
+        cache.clear()
+    for name in [m for m in sys.modules if m.startswith("_flowstacks_flow_")]:
+        del sys.modules[name]
+    gc.collect()
+
+
 def synth_in_process(project: Path, out: Path, orchestrator: str, profile: bool = False
                      ) -> tuple[float, str | None]:
+    """One in-process synth from the state of a fresh process after its imports (so that
+    per-deployment figures compare across N: no import or earlier run in any of them)."""
     from infra.synth import synth
+
+    fresh_process_state()
 
     profiler = cProfile.Profile() if profile else None
     start = time.perf_counter()
@@ -226,6 +245,9 @@ def main() -> int:
     rows: list[Row] = []
     profile_text = None
     try:
+        warm = make_project(work / "warm-up", 2)
+        for orch in orchestrators:  # imports and one-time work, outside every timed run
+            synth_in_process(warm, work / f"warm-{orch}", orch)
         for n in sizes:
             project = make_project(work / f"n{n}", n)
             for orch in orchestrators:
@@ -246,6 +268,10 @@ def main() -> int:
         report = [f"# flowstacks benchmark ({time.strftime('%Y-%m-%d')})", "",
                   "Peak RSS: the child's own VmHWM in `process` rows; the benchmark process's "
                   "running maximum in `in-process` rows (it only grows across rows).", "",
+                  "`process`: a whole `flowstacks synth` process (start-up and imports included). "
+                  "`in-process`: `infra.synth.synth` in the benchmark process after a warm-up "
+                  "(imports done), each run from a fresh process's state (no flows or packages "
+                  "of earlier runs): the marginal cost that linearity is judged on.", "",
                   f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
                   f"{platform.python_version()}, {platform.platform()}", "",
                   "Each flowstacks run synthesizes every flow into 4 stacks "
