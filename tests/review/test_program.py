@@ -35,3 +35,36 @@ def test_exports_and_protection(orchestrator, stack):
     assert protected == ({True} if stack.startswith("prod") else {False})
     assert out["deployer_role"].endswith(f"{token_prefix('example_project', stack)}-deployer")
     assert "SUMMARY.md" in {a.path for a in result.artifacts}
+
+
+def _run_entry_point(stack: str, config: dict[str, str]):
+    """``infra/__main__.py`` as the Pulumi CLI runs it (module code, then ``pulumi.run``'s
+    asynchronous program), under the mock engine."""
+    import runpy
+
+    from infra.synth import run_program
+    from tests.conftest import REPO
+
+    return run_program(stack, lambda: runpy.run_path(str(REPO / "infra" / "__main__.py"),
+                                                     run_name="__main__"), config=config)
+
+
+def test_entry_point_runs_the_asynchronous_program():
+    from tests.conftest import REPO
+
+    _, monitor = _run_entry_point("test.feature_x", {
+        "projectDir": str(REPO), "orchestrator": "argo", "offline": "true"})
+    assert monitor.stack_outputs["namespace"].startswith("production:mfprj-")
+    kinds = {r.type for r in monitor.recorded}
+    assert "kubernetes:argoproj.io/v1alpha1:WorkflowTemplate" in kinds
+    assert len(monitor.stack_outputs["flows"]) == 6
+
+
+def test_entry_point_reports_a_user_error_without_traceback(tmp_path):
+    from pulumi.errors import RunError
+
+    (tmp_path / "flowspecs").mkdir()
+    (tmp_path / "flowspecs" / "broken_flow.py").write_text("this is not python\n")
+    with pytest.raises(RunError, match="config or flows are invalid"):
+        _run_entry_point("prod", {"projectDir": str(tmp_path), "orchestrator": "argo",
+                                  "offline": "true"})
