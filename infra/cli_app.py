@@ -53,7 +53,7 @@ def synth(
         parse_stack(name)
     project.default_flows  # noqa: B018 - read flows and config once, before any output
     if quiet:
-        results = run_synth(project_dir, stacks, out, orchestrator)
+        run_synth(project_dir, stacks, out, orchestrator)
         return
     from rich.console import Console
     from rich.progress import Progress

@@ -11,12 +11,11 @@ import pulumi
 from infra.components import backend
 from infra.components.deployer import DeployerRole
 from infra.components.secrets import secret_inputs
-from infra.model.deployment import secret_placeholder
-from infra.render.serialize import metaflow_json
 from infra.iam.deployer import deployer_role
-from infra.model.deployment import StackContext
+from infra.model.deployment import StackContext, secret_placeholder
 from infra.project import ProjectDir
 from infra.render.artifact import Artifact
+from infra.render.serialize import metaflow_json
 from infra.render.summary import render_summary
 
 

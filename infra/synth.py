@@ -27,6 +27,7 @@ from pulumi.runtime.proto import resource_pb2, source_pb2
 from pulumi.runtime.stack import run_in_stack
 from pulumi.runtime.sync_await import _sync_await
 
+from infra.artifact_sink import ArtifactSink
 from infra.errors import FlowstacksError
 from infra.render.artifact import Artifact
 from infra.render.serialize import compact_json, manifest_json
@@ -305,14 +306,7 @@ def write_stack(result: StackResult, folder: Path) -> None:
     """``manifest.json`` and the artifacts not written yet."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "manifest.json").write_text(result.manifest_text(), encoding="utf-8")
-    for art in result.artifacts:
-        if art.written:
-            continue
-        target = folder / art.path
-        if target.exists():
-            raise RuntimeError(f"two artifacts write {art.path}")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(art.content, encoding="utf-8")
+    ArtifactSink(folder).extend(art for art in result.artifacts if not art.written)
 
 
 def synth(project_dir: Path, stacks: list[str], out: Path, orchestrator: str | None = None,

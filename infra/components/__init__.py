@@ -11,14 +11,13 @@ from __future__ import annotations
 import asyncio
 import importlib
 from dataclasses import dataclass, field
-from typing import Any, Iterable
-
 from pathlib import Path
+from typing import Any, Iterable
 
 import pulumi
 
-from infra.errors import FlowstacksError
 from infra.artifact_sink import ArtifactSink
+from infra.errors import FlowstacksError
 
 BACKENDS = {
     "step-functions": "infra.components.step_functions",

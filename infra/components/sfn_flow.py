@@ -8,7 +8,6 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.components.secrets import reveal
-
 from infra.render.serialize import canonical_json
 from infra.render.sfn import SCHEDULE_INPUT, EventRuleSpec, resolve_references_json
 
