@@ -135,12 +135,15 @@ def synth_process(project: Path, out: Path, orchestrator: str) -> tuple[float, f
     for stack in STACKS:
         args += ["--stack", stack]
     start = time.perf_counter()
-    proc = subprocess.run(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                          text=True, check=False)
+    proc = subprocess.run(args, cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True, check=False)
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         raise RuntimeError(f"synth failed for {project}: {proc.stderr[-2000:]}")
-    return elapsed, float(proc.stderr.strip().splitlines()[-1].split("=", 1)[1])
+    figures = [line for line in proc.stderr.splitlines() if line.startswith("peak_rss_mb=")]
+    if not figures:
+        raise RuntimeError(f"measure.py printed no peak_rss_mb= line; its stderr: {proc.stderr[-2000:]}")
+    return elapsed, float(figures[-1].split("=", 1)[1])
 
 
 def fresh_process_state() -> None:
@@ -211,7 +214,8 @@ def startup_seconds(flow: Path, runs: int = 7) -> dict[str, float]:
     for _ in range(runs):
         for label, cmd in cmds.items():
             start = time.perf_counter()
-            subprocess.run(cmd, capture_output=True, check=True, env=env, cwd=flow.parent)
+            subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, check=True, env=env,
+                           cwd=flow.parent)
             samples[label].append(time.perf_counter() - start)
     return {label: statistics.median(v) for label, v in samples.items()}
 

@@ -137,7 +137,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         id_, state = self.mocks.new_resource(pulumi.runtime.MockResourceArgs(
             typ=request.type, name=request.name, inputs=inputs, provider=request.provider,
             resource_id=request.importId, custom=bool(request.custom)))
-        outputs = _sync_await(rpc.serialize_properties(state, {}))
+        outputs = _serialize_plain(state)
         self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, id_, state)
         return resource_pb2.RegisterResourceResponse(urn=urn, id=id_, object=outputs)
 
@@ -145,6 +145,21 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         if request.urn.split("::")[2] == "pulumi:pulumi:Stack":
             self.stack_outputs = {k: _plain(v) for k, v in request.outputs.fields.items()}
         return super().RegisterResourceOutputs(request)
+
+
+def _serialize_plain(state: dict[str, Any]) -> Any:
+    """``rpc.serialize_properties`` of a mock's plain state, run to completion without an event
+    loop. The SDK's own mock monitor uses ``_sync_await``, which gives every executor thread an
+    event loop that is never closed; left to the interpreter's shutdown, such a loop can print
+    "Exception ignored ... Invalid file descriptor" (seen with standard input closed). Plain data
+    never waits on a future; should a state ever hold one, the SDK's way is taken."""
+    coroutine = rpc.serialize_properties(state, {})
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        return done.value
+    coroutine.close()
+    return _sync_await(rpc.serialize_properties(state, {}))
 
 
 def _plain(value: Any) -> Any:

@@ -236,3 +236,18 @@ def test_unwritable_output_directory(tmp_path: Path) -> None:
     assert proc.returncode == 1, proc.stderr
     assert str(out) in proc.stderr and "cannot write" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("orchestrator", ["step-functions", "argo", "airflow"])
+def test_synth_with_standard_input_closed_prints_nothing(orchestrator, tmp_path):
+    """A CI runner may start the tool with no standard input. The process then hands fd 0 to
+    whatever it opens first (an event loop's epoll), and event loops left open until shutdown
+    printed "Exception ignored ... Invalid file descriptor" after a good synth."""
+    proc = subprocess.run([sys.executable, "-m", "infra.cli", "synth", "--quiet", "--stack", "prod",
+                           "--orchestrator", orchestrator, "--out", str(tmp_path / "build"),
+                           "--project-dir", str(REPO)],
+                          capture_output=True, text=True, check=False, cwd=REPO,
+                          preexec_fn=lambda: os.close(0))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    assert (tmp_path / "build" / "prod").is_dir()
