@@ -8,29 +8,27 @@ when every stack succeeded.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import inspect
 import json
 import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime import settings as pulumi_settings
-from pulumi.runtime import resource as pulumi_resource
-from pulumi.runtime.proto import resource_pb2, source_pb2
+from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.stack import run_in_stack
 from pulumi.runtime.sync_await import _sync_await
 
 from infra.artifact_sink import ArtifactSink
 from infra.errors import FlowstacksError
 from infra.render.artifact import Artifact
-from infra.render.serialize import compact_json, manifest_json
+from infra.render.serialize import compact_json, manifest_json, recorded_json
+from infra.sdk_shortcuts import mock_run_shortcuts
 
 PULUMI_PROJECT = "flowstacks"
 SECRET_MARK = "[secret]"
@@ -126,8 +124,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
         if request.type == "pulumi:pulumi:Stack":
             return super().RegisterResource(request)
-        inputs = {k: _plain(v) for k, v in request.object.fields.items() if not k.startswith("__")}
-        recorded = compact_json(inputs)
+        fields = request.object.fields
+        inputs = {k: _plain(fields[k]) for k in fields if k[:2] != "__"}
+        recorded = recorded_json(inputs)
         self.recorded.append(Recorded(request.type, request.name, recorded,
                                       bool(request.protect), bool(request.custom)))
         if f'"{SECRET_MARK}"' in recorded:  # the provider gets secrets as the SDK decodes them
@@ -179,7 +178,8 @@ def _plain(value: Any) -> Any:
                 return {"fileAsset": PurePosixPath(fields["path"].string_value).name}
             if sig == rpc._special_resource_sig:
                 return fields["urn"].string_value
-        return {k: _plain(v) for k, v in fields.items() if not k.startswith("__")}
+        return {k: _plain(fields[k]) for k in fields if k[:2] != "__"}  # not .items(): a
+        # protobuf map's items() is collections.abc's generator, a fifth of the decoding time
     if kind == "list_value":
         return [_plain(v) for v in value.list_value.values]
     if kind == "number_value":
@@ -245,41 +245,9 @@ def run_program(stack: str, program: Callable[[], Any], region: str = "us-east-1
         result = program()
         box["result"] = await result if inspect.isawaitable(result) else result
 
-    with _without_source_positions(), _old_objects_frozen():
+    with mock_run_shortcuts():
         _sync_await(run_in_stack(body))
     return box.get("result"), monitor
-
-
-@contextlib.contextmanager
-def _old_objects_frozen() -> Iterator[None]:
-    """What exists before a stack's program (modules, flows read, earlier stacks' summaries)
-    is left out of the cyclic garbage collector's scans while the program runs: Pulumi makes
-    many short-lived cycles, and every full collection otherwise walks the whole heap again."""
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
-
-
-@contextlib.contextmanager
-def _without_source_positions() -> Iterator[None]:
-    """The SDK walks the Python stack of every resource to tell the engine where it was
-    declared (``traceback.extract_stack``: a tenth of a synth). The mock engine never reads it,
-    so for the mock run only the SDK sends an empty trace; the real CLI is untouched."""
-    original = getattr(pulumi_resource, "_get_stack_trace", None)
-    if original is None:  # another SDK version: leave it alone
-        yield
-        return
-    pulumi_resource._get_stack_trace = _EMPTY_STACK_TRACE
-    try:
-        yield
-    finally:
-        pulumi_resource._get_stack_trace = original
-
-
-def _EMPTY_STACK_TRACE() -> Any:  # noqa: N802 - stands in for the SDK's function
-    return source_pb2.StackTrace()
 
 
 def stack_config(project_dir: Path, stack: str, orchestrator: str | None) -> dict[str, str]:

@@ -8,7 +8,10 @@ from typing import Any
 
 import orjson
 
-_ORJSON_INDENTED = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE
+# types json.dumps refuses are passed through to it, so that it refuses them as before
+_ORJSON_STRICT = (orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATACLASS
+                  | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS)
+_ORJSON_INDENTED = _ORJSON_STRICT | orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE
 
 
 def canonical_json(data: Any, indent: int | None = 2) -> str:
@@ -43,6 +46,17 @@ def compact_json(data: Any) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+def recorded_json(data: Any) -> str:
+    """:func:`compact_json` as orjson writes it, for the mock engine's record of every resource
+    (the manifest's lines; large templates spent a tenth of a synth in ``json.dumps``). Same
+    text, except floats in exponent form (as :func:`canonical_json`) and NaN or infinities,
+    which are not JSON: written ``null`` where ``json.dumps`` writes ``NaN``."""
+    try:
+        return orjson.dumps(data, option=_ORJSON_STRICT).decode("utf-8")
+    except (orjson.JSONEncodeError, TypeError):  # lone surrogates, ints beyond 64 bits
+        return compact_json(data)
+
+
 def metaflow_json(data: Any) -> str:
     """``json.dumps`` with Python's default separators, as Metaflow writes values it embeds
     (``METAFLOW_VERSION``, ``metaflow/cron``...), keys kept in the given order."""
@@ -55,8 +69,27 @@ def _yaml() -> tuple[Any, Any, Any]:
     templates) and a representer for scalars; imported on first use (``names`` needs none)."""
     import yaml
 
-    return yaml, getattr(yaml, "CSafeDumper", yaml.SafeDumper), yaml.representer.SafeRepresenter(
-        default_flow_style=False)
+    emitter = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+    class Dumper(emitter):  # type: ignore[valid-type,misc]
+        """The emitter asks the resolver, twice per scalar, whether its text would read back as
+        another type (to decide quoting): a regular-expression scan in Python for each of the
+        many scalars of large templates. The answer depends only on the text, so it is kept."""
+
+        _resolved: dict[tuple[str, tuple[bool, bool]], str] = {}
+
+        def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+            if kind is not yaml.ScalarNode:
+                return super().resolve(kind, value, implicit)
+            key = (value, implicit)
+            tag = self._resolved.get(key)
+            if tag is None:
+                if len(self._resolved) > 200_000:
+                    self._resolved.clear()
+                tag = self._resolved[key] = super().resolve(kind, value, implicit)
+            return tag
+
+    return yaml, Dumper, yaml.representer.SafeRepresenter(default_flow_style=False)
 
 
 _STR, _MAP, _SEQ = "tag:yaml.org,2002:str", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"

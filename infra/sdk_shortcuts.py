@@ -1,0 +1,106 @@
+"""What the mock engine changes in the Pulumi SDK while a stack's program runs offline, for speed.
+
+Each shortcut is entered by :func:`mock_run_shortcuts` around one mock run and undone after it;
+the real CLI never runs with them. Each gives the mock monitor exactly what the SDK itself would
+have sent (tests compare both ways), and each stands aside when the SDK is not the one it was
+written against (the pinned version):
+
+- no source positions: the SDK walks the Python stack of every resource
+  (``traceback.extract_stack``, a tenth of a synth) to tell the engine where it was declared;
+  the mock engine never reads it.
+- plain data as is: the SDK serializes inputs node by node through an ``async`` function that
+  checks each node for futures, outputs, resources, assets and input types. Plain JSON data
+  (dicts with string keys, lists, strings, numbers, booleans, None) holds none of them and
+  serializes to itself, so a plain dict or list under an untyped, untranslated property is
+  passed on whole (Argo templates have thousands of nodes: a sixth of an Argo synth).
+- gc frozen: what exists before a stack's program (modules, flows read, earlier stacks'
+  summaries) is left out of the cyclic garbage collector's scans while the program runs: Pulumi
+  makes many short-lived cycles, and every full collection would walk the whole heap again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+from typing import Any, Iterator
+
+import pulumi
+from pulumi.runtime import resource as pulumi_resource
+from pulumi.runtime import rpc
+from pulumi.runtime.proto import source_pb2
+
+_SCALARS = frozenset((str, int, float, bool, type(None)))
+_UNTRANSLATED = pulumi.Resource.translate_input_property  # the default: names kept as given
+
+
+def is_plain(value: Any) -> bool:
+    """Whether ``value`` is JSON data built only of dict (string keys), list, str, int, float,
+    bool and None: exact types, so subclasses (enums, input types) take the SDK's own path."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return True
+    if kind is dict:
+        return all(type(k) is str and is_plain(v) for k, v in value.items())
+    if kind is list:
+        return all(is_plain(v) for v in value)
+    return False
+
+
+def _untranslated(transformer: Any) -> bool:
+    return transformer is None or getattr(transformer, "__func__", None) is _UNTRANSLATED
+
+
+def plain_first(serialize_property: Any) -> Any:
+    """``serialize_property`` that returns a plain container unchanged (what the SDK's walk
+    returns for it, rebuilt node by node) and otherwise calls the SDK's function."""
+
+    async def serialize(value: Any, deps: Any, property_key: Any, resource_obj: Any = None,
+                        input_transformer: Any = None, typ: Any = None,
+                        keep_output_values: bool = False,
+                        exclude_resource_refs_from_deps: bool = False,
+                        return_protobuf_value: bool = False) -> Any:
+        if (type(value) in (dict, list) and typ is None and not return_protobuf_value
+                and _untranslated(input_transformer) and is_plain(value)):
+            return value
+        return await serialize_property(value, deps, property_key, resource_obj,
+                                        input_transformer, typ, keep_output_values,
+                                        exclude_resource_refs_from_deps, return_protobuf_value)
+
+    return serialize
+
+
+@contextlib.contextmanager
+def _replaced(module: Any, name: str, make: Any) -> Iterator[None]:
+    """``module.name`` replaced by ``make(original)`` for the block; left alone if the SDK has
+    no such function (another version)."""
+    original = getattr(module, name, None)
+    if original is None:
+        yield
+        return
+    setattr(module, name, make(original))
+    try:
+        yield
+    finally:
+        setattr(module, name, original)
+
+
+def _empty_stack_trace() -> Any:
+    return source_pb2.StackTrace()
+
+
+@contextlib.contextmanager
+def _gc_frozen() -> Iterator[None]:
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+@contextlib.contextmanager
+def mock_run_shortcuts() -> Iterator[None]:
+    """All the shortcuts above, for one mock run."""
+    with (_replaced(pulumi_resource, "_get_stack_trace", lambda _: _empty_stack_trace),
+          _replaced(rpc, "serialize_property", plain_first),
+          _gc_frozen()):
+        yield
