@@ -178,8 +178,8 @@ def _plain(value: Any) -> Any:
                 return {"fileAsset": PurePosixPath(fields["path"].string_value).name}
             if sig == rpc._special_resource_sig:
                 return fields["urn"].string_value
-        return {k: _plain(fields[k]) for k in fields if k[:2] != "__"}  # not .items(): a
-        # protobuf map's items() is collections.abc's generator, a fifth of the decoding time
+        # not fields.items(): a protobuf map's is collections.abc's generator (slower by a fifth)
+        return {k: _plain(fields[k]) for k in fields if k[:2] != "__"}
     if kind == "list_value":
         return [_plain(v) for v in value.list_value.values]
     if kind == "number_value":

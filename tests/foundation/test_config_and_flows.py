@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import textwrap
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from infra.errors import FlowstacksError, MetaflowRuleError
-from infra.model.config import Aws, ProjectConfig, StackSpec
+from infra.model.config import ProjectConfig
 from infra.project import ProjectDir, load_config
 from tests.conftest import REPO
 

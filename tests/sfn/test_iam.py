@@ -6,7 +6,6 @@ import fnmatch
 import json
 
 import parliament
-import pytest
 
 from infra.iam.sfn import execution_role, state_machine_arn, task_role, merge_needs
 from infra.render.sfn import StateNeeds

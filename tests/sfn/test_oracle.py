@@ -9,7 +9,6 @@ the S3 endpoint) and the code package Metaflow uploaded, so every other value mu
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
