@@ -13,11 +13,11 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
+import json
 import os
 import platform
 import pstats
 import random
-import resource
 import shutil
 import statistics
 import subprocess
@@ -163,8 +163,8 @@ def fresh_process_state() -> None:
 
 def synth_in_process(project: Path, out: Path, orchestrator: str, profile: bool = False
                      ) -> tuple[float, str | None]:
-    """One in-process synth from the state of a fresh process after its imports (so that
-    per-deployment figures compare across N: no import or earlier run in any of them)."""
+    """One synth in this process, timed from the state of a fresh process after its imports
+    (no flow or package of an earlier run)."""
     from infra.synth import synth
 
     fresh_process_state()
@@ -185,6 +185,39 @@ def synth_in_process(project: Path, out: Path, orchestrator: str, profile: bool 
         stats.sort_stats("tottime").print_stats(20)
         text = buf.getvalue()
     return elapsed, text
+
+
+def child_main(project: Path, out: Path, orchestrator: str, profile: Path | None) -> int:
+    """``--child``: import, warm up on a 2-flow project, then time one synth of ``project``;
+    the last line of stdout is JSON with the seconds and this process's peak RSS."""
+    with tempfile.TemporaryDirectory(prefix="flowstacks-warm-") as tmp:
+        warm = make_project(Path(tmp) / "warm-up", 2)
+        synth_in_process(warm, Path(tmp) / "out", orchestrator)
+    seconds, text = synth_in_process(project, out, orchestrator, profile=profile is not None)
+    if profile is not None and text is not None:
+        profile.write_text(text)
+    from measure import peak_rss_mb  # benchmarks/, this script's folder
+
+    print(json.dumps({"seconds": seconds, "peak_rss_mb": peak_rss_mb()}))
+    return 0
+
+
+def synth_in_child(project: Path, out: Path, orchestrator: str, profile: bool = False
+                   ) -> tuple[float, float, str | None]:
+    """An in-process synth in a new Python process of its own (after its imports and a
+    warm-up there), so that no row carries the heap or caches of the rows before it: seconds,
+    the child's peak RSS (MB) and, with ``profile``, the cProfile text."""
+    with tempfile.TemporaryDirectory(prefix="flowstacks-profile-") as tmp:
+        profile_file = Path(tmp) / "profile.txt"
+        args = [sys.executable, str(Path(__file__).resolve()), "--child", str(project), str(out),
+                orchestrator] + (["--profile-to", str(profile_file)] if profile else [])
+        proc = subprocess.run(args, cwd=REPO, stdin=subprocess.DEVNULL, capture_output=True,
+                              text=True, check=False)
+        if proc.returncode != 0:
+            raise RuntimeError(f"in-process synth failed for {project}: {proc.stderr[-2000:]}")
+        result = json.loads(proc.stdout.strip().splitlines()[-1])
+        text = profile_file.read_text() if profile else None
+    return result["seconds"], result["peak_rss_mb"], text
 
 
 def metaflow_seconds(flow_files: list[Path], runs: int) -> dict[str, float]:
@@ -241,7 +274,13 @@ def main() -> int:
     parser.add_argument("--results", type=Path, help="also write the report to this Markdown file")
     parser.add_argument("--profile-size", type=int, help="N of the profiled in-process run "
                         "(default: the largest)")
+    parser.add_argument("--child", nargs=3, metavar=("PROJECT", "OUT", "ORCHESTRATOR"),
+                        help=argparse.SUPPRESS)  # one in-process row, run by synth_in_child
+    parser.add_argument("--profile-to", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        project, out, orchestrator = args.child
+        return child_main(Path(project), Path(out), orchestrator, args.profile_to)
     sizes = [10] if args.smoke else [int(x) for x in args.sizes.split(",")]
     orchestrators = ["argo"] if args.smoke else args.orchestrators.split(",")
 
@@ -249,9 +288,6 @@ def main() -> int:
     rows: list[Row] = []
     profile_text = None
     try:
-        warm = make_project(work / "warm-up", 2)
-        for orch in orchestrators:  # imports and one-time work, outside every timed run
-            synth_in_process(warm, work / f"warm-{orch}", orch)
         for n in sizes:
             project = make_project(work / f"n{n}", n)
             for orch in orchestrators:
@@ -260,22 +296,19 @@ def main() -> int:
                 rows.append(Row(n, orch, "process", seconds, n * len(STACKS), rss, du_mb(out)))
                 print(table(rows[-1:]).splitlines()[-1], flush=True)
                 out = work / f"out-{n}-{orch}-i"
-                seconds, _ = synth_in_process(project, out, orch)
-                rss_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # cumulative
-                rows.append(Row(n, orch, "in-process", seconds, n * len(STACKS), rss_self, du_mb(out)))
+                seconds, rss, _ = synth_in_child(project, out, orch)
+                rows.append(Row(n, orch, "in-process", seconds, n * len(STACKS), rss, du_mb(out)))
                 print(table(rows[-1:]).splitlines()[-1], flush=True)
                 shutil.rmtree(out, ignore_errors=True)
                 if n == (args.profile_size or max(sizes)) and orch == orchestrators[0]:
                     # a separate run: the profiler's overhead stays out of the table
-                    _, profile_text = synth_in_process(project, out, orch, profile=True)
+                    _, _, profile_text = synth_in_child(project, out, orch, profile=True)
                     shutil.rmtree(out, ignore_errors=True)
         report = [f"# flowstacks benchmark ({time.strftime('%Y-%m-%d')})", "",
-                  "Peak RSS: the child's own VmHWM in `process` rows; the benchmark process's "
-                  "running maximum in `in-process` rows (it only grows across rows).", "",
                   "`process`: a whole `flowstacks synth` process (start-up and imports included). "
-                  "`in-process`: `infra.synth.synth` in the benchmark process after a warm-up "
-                  "(imports done), each run from a fresh process's state (no flows or packages "
-                  "of earlier runs): the marginal cost that linearity is judged on.", "",
+                  "`in-process`: `infra.synth.synth` timed inside a new Python process of its own, "
+                  "after its imports and a warm-up on a 2-flow project: the marginal cost, which "
+                  "linearity is judged on. Peak RSS: each row's own process (VmHWM).", "",
                   f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
                   f"{platform.python_version()}, {platform.platform()}", "",
                   "Each flowstacks run synthesizes every flow into 4 stacks "
