@@ -14,8 +14,12 @@ written against (the pinned version):
   serializes to itself, so a plain dict or list under an untyped, untranslated property is
   passed on whole (Argo templates have thousands of nodes: a sixth of an Argo synth).
 - gc frozen: what exists before a stack's program (modules, flows read, earlier stacks'
-  summaries) is left out of the cyclic garbage collector's scans while the program runs: Pulumi
-  makes many short-lived cycles, and every full collection would walk the whole heap again.
+  summaries) is left out of the cyclic garbage collector's scans while the program runs, and so
+  is what survives each full collection during the run (``gc.freeze`` again after it): Pulumi
+  makes many short-lived cycles, and every full collection would otherwise walk the whole,
+  growing heap again (at 1,000 flows, airflow: 16 -> 9 s of collections for 4 stacks, 23 -> 20
+  ms per deployment, peak RSS 837 -> 722 MB). Cycles among frozen objects that become garbage
+  are collected once the run ends (unfreeze, then one full collection if the run needed any).
 """
 
 from __future__ import annotations
@@ -90,11 +94,23 @@ def _empty_stack_trace() -> Any:
 
 @contextlib.contextmanager
 def _gc_frozen() -> Iterator[None]:
+    refrozen = 0
+
+    def freeze_after_full_collections(phase: str, info: dict[str, Any]) -> None:
+        nonlocal refrozen
+        if phase == "stop" and info["generation"] == 2:
+            gc.freeze()
+            refrozen += 1
+
     gc.freeze()
+    gc.callbacks.append(freeze_after_full_collections)
     try:
         yield
     finally:
+        gc.callbacks.remove(freeze_after_full_collections)
         gc.unfreeze()
+        if refrozen:  # a run large enough to need full collections can afford one more
+            gc.collect()
 
 
 @contextlib.contextmanager

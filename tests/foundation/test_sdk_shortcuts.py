@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import gc
 
 import pulumi
 import pytest
@@ -91,8 +92,25 @@ def test_typed_or_translated_properties_take_the_sdks_path():
 
 def test_shortcuts_are_undone_after_the_run():
     trace = pulumi_resource._get_stack_trace
+    callbacks = list(gc.callbacks)
     with mock_run_shortcuts():
         assert rpc.serialize_property is not SDK
         assert pulumi_resource._get_stack_trace is not trace
         assert len(pulumi_resource._get_stack_trace().frames) == 0
+        assert gc.get_freeze_count() > 0  # what existed before the run
     assert rpc.serialize_property is SDK and pulumi_resource._get_stack_trace is trace
+    assert gc.get_freeze_count() == 0 and gc.callbacks == callbacks
+
+
+def test_survivors_of_a_full_collection_are_left_out_of_later_ones():
+    with mock_run_shortcuts():
+        before = gc.get_freeze_count()
+        survivors = [[i] for i in range(10_000)]  # noqa: F841 - kept alive on purpose
+        gc.collect()
+        assert gc.get_freeze_count() >= before + 10_000
+        garbage = [[] for _ in range(1000)]
+        for a, b in zip(garbage, garbage[1:]):
+            a.append(b), b.append(a)  # cycles: only the cyclic collector frees them
+        del garbage, a, b
+    # the run needed a full collection, so one ran after it: the cycles were freed
+    assert gc.get_freeze_count() == 0 and gc.collect() == 0
