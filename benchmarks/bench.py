@@ -207,7 +207,7 @@ def synth_in_child(project: Path, out: Path, orchestrator: str, profile: bool = 
     """An in-process synth in a new Python process of its own (after its imports and a
     warm-up there), so that no row carries the heap or caches of the rows before it: seconds,
     the child's peak RSS (MB) and, with ``profile``, the cProfile text."""
-    with tempfile.TemporaryDirectory(prefix="flowstacks-profile-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="flowstacks-child-") as tmp:  # the profile's place
         profile_file = Path(tmp) / "profile.txt"
         args = [sys.executable, str(Path(__file__).resolve()), "--child", str(project), str(out),
                 orchestrator] + (["--profile-to", str(profile_file)] if profile else [])
