@@ -99,7 +99,7 @@ def make_project(root: Path, n: int) -> Path:
         name, src = flow_source(i, rng)
         (root / "flowspecs" / f"{name.lower()}.py").write_text(src)
     (root / "flowspecs" / "flowstacks_config.py").write_text(textwrap.dedent(f"""\
-        from infra.model.config import ProjectConfig, StackSpec
+        from flowstacks.model.config import ProjectConfig, StackSpec
         CONFIG = ProjectConfig(project="{PROJECT}", stacks=[StackSpec(name="prod"),
             StackSpec(name="prod.b1"), StackSpec(name="test.b1")])
         """))
@@ -151,8 +151,8 @@ def fresh_process_state() -> None:
     earlier in-process runs (imports and the compressed installed Metaflow stay, as warm-up)."""
     import gc
 
-    from infra import flows
-    from infra.components import code_package
+    from flowstacks.load import flows
+    from flowstacks.deploy.components import code_package
 
     for cache in (flows._FLOWS, flows._RESOLVED, code_package._FOLDERS, code_package._PACKAGES):
         cache.clear()
@@ -165,7 +165,7 @@ def synth_in_process(project: Path, out: Path, orchestrator: str, profile: bool 
                      ) -> tuple[float, str | None]:
     """One synth in this process, timed from the state of a fresh process after its imports
     (no flow or package of an earlier run)."""
-    from infra.synth import synth
+    from flowstacks.synth.engine import synth
 
     fresh_process_state()
 
@@ -306,7 +306,7 @@ def main() -> int:
                     shutil.rmtree(out, ignore_errors=True)
         report = [f"# flowstacks benchmark ({time.strftime('%Y-%m-%d')})", "",
                   "`process`: a whole `flowstacks synth` process (start-up and imports included). "
-                  "`in-process`: `infra.synth.synth` timed inside a new Python process of its own, "
+                  "`in-process`: `flowstacks.synth.engine.synth` timed inside a new Python process of its own, "
                   "after its imports and a warm-up on a 2-flow project: the marginal cost, which "
                   "linearity is judged on. Peak RSS: each row's own process (VmHWM).", "",
                   f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "

@@ -3,7 +3,7 @@ ru_maxrss of a forked child, which starts from the parent's size) on the last li
 
 import sys
 
-from infra.cli import main
+from flowstacks.cli import main
 
 
 def peak_rss_mb() -> float:

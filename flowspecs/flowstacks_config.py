@@ -1,5 +1,5 @@
 """flowstacks config of the example project: which namespaces exist and how each deploys."""
-from infra.model.config import (
+from flowstacks.model.config import (
     Aws, Kubernetes, OrchestratorChoice, ProjectConfig, StackSpec,
 )
 

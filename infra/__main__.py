@@ -8,8 +8,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repo root
 import pulumi  # noqa: E402
 from pulumi.errors import RunError  # noqa: E402
 
-from infra.errors import FlowstacksError  # noqa: E402
-from infra.program import main  # noqa: E402
+from flowstacks.errors import FlowstacksError  # noqa: E402
+from flowstacks.deploy.program import main  # noqa: E402
 
 
 async def program() -> None:

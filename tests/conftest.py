@@ -37,7 +37,7 @@ def synthesized(orchestrator: str, stack: str):
     """The example project's stack synthesized once per test session (a StackResult)."""
     key = (orchestrator, stack)
     if key not in _SYNTH_CACHE:
-        from infra.synth import synth_stack
+        from flowstacks.synth.engine import synth_stack
 
         _SYNTH_CACHE[key] = synth_stack(REPO, stack, orchestrator)
     return _SYNTH_CACHE[key]

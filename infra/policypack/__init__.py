@@ -1,1 +1,1 @@
-"""The flowstacks policy pack: rules in :mod:`infra.policypack.rules`, assembled in ``__main__``."""
+"""The flowstacks policy pack: rules in :mod:`flowstacks.policy.rules`, assembled in ``__main__``."""

@@ -1,6 +1,6 @@
 """Assembles the CrossGuard pack (``pulumi preview --policy-pack infra/policypack``).
 
-Only wiring: every rule is a plain function of :mod:`infra.policypack.rules`. Enforcement levels
+Only wiring: every rule is a plain function of :mod:`flowstacks.policy.rules`. Enforcement levels
 can be changed per rule with ``--policy-pack-config`` (``{"no-wildcard-iam": "advisory"}``).
 Never import this module in tests: constructing ``PolicyPack`` starts serving.
 """
@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root, f
 
 from pulumi_policy import EnforcementLevel, PolicyPack, ResourceValidationPolicy  # noqa: E402
 
-from infra.policypack.crossguard import resource_policies  # noqa: E402
+from flowstacks.policy.crossguard import resource_policies  # noqa: E402
 
 PolicyPack(
     name="flowstacks",

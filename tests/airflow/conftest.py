@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from infra.model.deployment import FlowDeployment, StackContext
-from infra.project import ProjectDir
-from infra.render.airflow import dag_context, render_dag
+from flowstacks.model.deployment import FlowDeployment, StackContext
+from flowstacks.load.project import ProjectDir
+from flowstacks.render.airflow import dag_context, render_dag
 from tests.conftest import EXAMPLE
 
 # one stack per namespace kind (DESIGN §2)
@@ -70,8 +70,8 @@ def variant(dag: RenderedDag, suffix: str, **flow_changes: Any) -> RenderedDag:
 def variants(rendered: list[RenderedDag]) -> list[RenderedDag]:
     """Shapes the example project lacks, for the real Airflow: a flow on a cron *and* an
     upstream, and one waiting for two upstreams (one fully qualified)."""
-    from infra.model.flow import Schedule
-    from infra.naming.events import UpstreamSpec
+    from flowstacks.model.flow import Schedule
+    from flowstacks.naming.events import UpstreamSpec
 
     publish = next(d for d in rendered if d.kind == "test" and d.fd.flow.name == "PublishFlow")
     two = (UpstreamSpec(flow="TrainFlow"),

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from infra.synth import synth_stack
+from flowstacks.synth.engine import synth_stack
 from tests.conftest import EXAMPLE
 
 pytestmark = pytest.mark.slow

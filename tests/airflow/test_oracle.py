@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from infra.render.airflow import MSG_TRIGGER, dag_context
+from flowstacks.render.airflow import MSG_TRIGGER, dag_context
 from tests.airflow.conftest import STACKS
 from tests.airflow.metaflow_dag import metaflow_config
 from tests.airflow.oracle_compare import Comparison, compare_dag

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from infra.errors import MetaflowRuleError
-from infra.project import ProjectDir
-from infra.render.airflow import dag_context
+from flowstacks.errors import MetaflowRuleError
+from flowstacks.load.project import ProjectDir
+from flowstacks.render.airflow import dag_context
 
 pytestmark = [pytest.mark.oracle, pytest.mark.slow]
 

@@ -6,10 +6,10 @@ import ast
 
 import pytest
 
-from infra.errors import FlowstacksError, MetaflowRuleError
-from infra.model.flow import Decorator, Schedule
-from infra.naming.events import UpstreamSpec
-from infra.render import airflow as af
+from flowstacks.errors import FlowstacksError, MetaflowRuleError
+from flowstacks.model.flow import Decorator, Schedule
+from flowstacks.naming.events import UpstreamSpec
+from flowstacks.render import airflow as af
 from tests.airflow.conftest import RenderedDag, fixed_package, render_stack
 
 
@@ -238,7 +238,7 @@ def test_bash_c_command_equals_shlex():
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from infra.render.airflow import bash_c_command
+    from flowstacks.render.airflow import bash_c_command
 
     @settings(max_examples=2000, deadline=None)
     @given(st.text('ab \\"$`\'\n', max_size=30))

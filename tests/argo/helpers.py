@@ -8,11 +8,11 @@ import re
 from functools import lru_cache
 from typing import Any
 
-from infra.iam.irsa import service_account_name
-from infra.model.deployment import FlowDeployment, StackContext
-from infra.package import CodePackage, build_code_package
-from infra.project import ProjectDir
-from infra.render.argo import ArgoObjects, render_flow
+from flowstacks.iam.irsa import service_account_name
+from flowstacks.model.deployment import FlowDeployment, StackContext
+from flowstacks.load.code_package import CodePackage, build_code_package
+from flowstacks.load.project import ProjectDir
+from flowstacks.render.argo import ArgoObjects, render_flow
 from tests.conftest import EXAMPLE, SHARED
 
 SCHEMA = SHARED / "schemas" / "argo-workflows-schema.json"

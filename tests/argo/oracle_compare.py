@@ -13,9 +13,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from infra.model.deployment import FlowDeployment, StackContext
-from infra.package import CodePackage
-from infra.render import argo_command
+from flowstacks.model.deployment import FlowDeployment, StackContext
+from flowstacks.load.code_package import CodePackage
+from flowstacks.render import argo_command
 
 NAMED_LISTS = {"templates", "tasks", "env", "parameters", "volumes", "volumeMounts",
                "dependencies", "exprs"}

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from infra.synth import synth_stack
+from flowstacks.synth.engine import synth_stack
 from tests.argo import helpers as h
 from tests.conftest import EXAMPLE
 

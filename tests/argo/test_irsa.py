@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from infra.iam.irsa import irsa_role, service_account_name
+from flowstacks.iam.irsa import irsa_role, service_account_name
 from tests.argo import helpers as h
 
 STACKS = list(h.STACKS.values())

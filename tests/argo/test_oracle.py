@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from infra.render.argo import render_flow
+from flowstacks.render.argo import render_flow
 from tests.argo import helpers as h
 from tests.argo.oracle_compare import (KEPT, Comparison, compare, oracle_context, oracle_package,
                                        param_file)
@@ -102,7 +102,7 @@ VECTOR_CASES = [(f.name, s) for f in VECTOR_FLOWS for s in ("prod", "user.alice"
 
 @pytest.fixture(scope="module")
 def vector_comparisons(oracle, tmp_path_factory):
-    from infra.project import ProjectDir
+    from flowstacks.load.project import ProjectDir
 
     out = {}
     for path, cls in VECTOR_FLOWS.items():

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from infra.errors import FlowstacksError
-from infra.naming.events import sensor_dependency_name
-from infra.render.argo import render_flow
-from infra.render.serialize import yaml_documents
+from flowstacks.errors import FlowstacksError
+from flowstacks.naming.events import sensor_dependency_name
+from flowstacks.render.argo import render_flow
+from flowstacks.render.serialize import yaml_documents
 from tests.argo import helpers as h
 
 RENDERED = h.all_rendered()
@@ -187,14 +187,14 @@ def test_artifact_is_one_multi_document_stream():
 
 
 def test_user_name_kubernetes_rejects_is_an_error(monkeypatch):
-    from infra.project import ProjectDir
+    from flowstacks.load.project import ProjectDir
     from tests.conftest import EXAMPLE
 
     with pytest.raises(FlowstacksError) as early:  # the stack refuses it before rendering...
         ProjectDir(EXAMPLE, "argo").stack_context("user.john doe")
     assert "not a valid Kubernetes name" in early.value.message
     # ...and the renderer refuses it too, should a context ever reach it
-    monkeypatch.setattr("infra.project.check_names", lambda *args: None)
+    monkeypatch.setattr("flowstacks.load.project.check_names", lambda *args: None)
     ctx = ProjectDir(EXAMPLE, "argo").stack_context("user.john doe")
     fd = ctx.flow("ProjectFlow")
     assert fd.argo_template_name == "exampleproject.user.john doe.projectflow"  # as Metaflow
@@ -220,8 +220,8 @@ def test_unsupported_shapes_fail_with_flow_and_step():
     (("timeout", {"seconds": 30}), "should be at least 60 seconds"),
 ])
 def test_steps_kubernetes_refuses_fail_like_metaflow(deco, message):
-    from infra.errors import MetaflowRuleError
-    from infra.model.flow import Decorator
+    from flowstacks.errors import MetaflowRuleError
+    from flowstacks.model.flow import Decorator
 
     ctx = h.context("prod")
     fd = ctx.flow("ProjectFlow")
@@ -243,7 +243,7 @@ def test_artifact_parses_back_to_the_objects():
 
 def test_nested_shapes_render_valid_dags(tmp_path):
     """Nested foreach and a split inside a foreach (compared with Metaflow in test_oracle)."""
-    from infra.project import ProjectDir
+    from flowstacks.load.project import ProjectDir
     from tests.conftest import REPO
 
     (tmp_path / "flowspecs").mkdir()

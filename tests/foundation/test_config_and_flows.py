@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from infra.errors import FlowstacksError, MetaflowRuleError
-from infra.model.config import ProjectConfig
-from infra.project import ProjectDir, load_config
+from flowstacks.errors import FlowstacksError, MetaflowRuleError
+from flowstacks.model.config import ProjectConfig
+from flowstacks.load.project import ProjectDir, load_config
 from tests.conftest import REPO
 
 
@@ -45,7 +45,7 @@ def test_config_differs_per_branch():
 
 
 def test_config_project_name_from_config_expr():
-    from infra.flows import load_flow
+    from flowstacks.load.flows import load_flow
     from tests.conftest import VECTOR_FLOWS
 
     flow = load_flow(VECTOR_FLOWS / "config_project_flow.py", VECTOR_FLOWS)
@@ -102,7 +102,7 @@ def test_broken_flow_file_names_the_file(tmp_path):
 
 def test_invalid_config_names_field_and_file(tmp_path):
     root = _project(tmp_path, {"zero_flow.py": FLOW, "flowstacks_config.py": """
-        from infra.model.config import ProjectConfig, StackSpec
+        from flowstacks.model.config import ProjectConfig, StackSpec
         CONFIG = ProjectConfig(stacks=[StackSpec(name="test.Foo")])
     """})
     with pytest.raises(FlowstacksError) as err:

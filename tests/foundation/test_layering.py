@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import REPO
 
-PURE = ["infra/model", "infra/naming", "infra/render", "infra/iam"]
+PURE = ["flowstacks/model", "flowstacks/naming", "flowstacks/render", "flowstacks/iam"]
 FORBIDDEN_MODULES = ("pulumi", "pulumi_aws", "pulumi_kubernetes", "time", "datetime", "subprocess",
                      "socket", "requests", "boto3", "metaflow")
 FORBIDDEN_CALLS = {"open", "getenv", "now", "utcnow", "today", "time", "read_text", "write_text",
@@ -46,7 +46,7 @@ def test_pure_module(path: Path) -> None:
 
 def test_only_serialize_dumps_json() -> None:
     offenders = []
-    for path in (REPO / "infra").rglob("*.py"):
+    for path in (REPO / "flowstacks").rglob("*.py"):
         if path.name == "serialize.py":
             continue
         text = path.read_text()
@@ -59,7 +59,7 @@ def test_names_command_does_not_import_pulumi() -> None:
     import subprocess
     import sys
 
-    code = ("import sys; import infra.cli, infra.names, infra.flows, infra.project; "
+    code = ("import sys; import flowstacks.cli, flowstacks.cli.resolve, flowstacks.load.flows, flowstacks.load.project; "
             "print(sorted(m for m in sys.modules if m.split('.')[0].startswith('pulumi')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
                          check=True)
@@ -74,7 +74,7 @@ def test_names_answers_without_the_heavy_libraries() -> None:
     import subprocess
     import sys
 
-    code = ("import io, sys, contextlib; from infra.cli import main; out = io.StringIO()\n"
+    code = ("import io, sys, contextlib; from flowstacks.cli import main; out = io.StringIO()\n"
             "with contextlib.redirect_stdout(out): code = main(['names', sys.argv[1], '--json'])\n"
             "heavy = {'typer', 'rich', 'pydantic', 'pulumi', 'pulumi_aws', 'click'}\n"
             "print(code, sorted({m.split('.')[0] for m in sys.modules} & heavy))")

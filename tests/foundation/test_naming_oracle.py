@@ -1,4 +1,4 @@
-"""Property test: infra.naming equals Metaflow 2.19.39's own functions on generated inputs.
+"""Property test: flowstacks.naming equals Metaflow 2.19.39's own functions on generated inputs.
 
 Metaflow is the oracle: its ``ProjectDecorator.flow_init`` (with ``get_username`` and
 ``format_name``), ``resolve_state_machine_name``, ``event_bridge_client.format``,
@@ -18,11 +18,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from infra.errors import MetaflowRuleError
-from infra.naming import deploy_names, deployers
-from infra.naming.events import parse_trigger_on_finish
-from infra.naming.events import namespaced_event_name
-from infra.naming.project import resolve_cli_options, resolve_namespace, resolve_username
+from flowstacks.errors import MetaflowRuleError
+from flowstacks.naming import deploy_names, deployers
+from flowstacks.naming.events import parse_trigger_on_finish
+from flowstacks.naming.events import namespaced_event_name
+from flowstacks.naming.project import resolve_cli_options, resolve_namespace, resolve_username
 
 mf_project = pytest.importorskip("metaflow.plugins.project_decorator")
 from metaflow import current  # noqa: E402

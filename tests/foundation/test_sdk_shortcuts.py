@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from pulumi.runtime import resource as pulumi_resource
 from pulumi.runtime import rpc
 
-from infra.sdk_shortcuts import is_plain, mock_run_shortcuts, plain_first
+from flowstacks.synth.sdk_shortcuts import is_plain, mock_run_shortcuts, plain_first
 from tests.foundation.test_serialize import JSONISH
 
 SDK = rpc.serialize_property

@@ -13,7 +13,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from infra.render.serialize import (canonical_json, canonical_yaml, compact_json, recorded_json,
+from flowstacks.render.serialize import (canonical_json, canonical_yaml, compact_json, recorded_json,
                                     yaml_documents)
 
 # text as renderers produce it: any code point but lone surrogates (not valid UTF-8)

@@ -6,9 +6,9 @@ import shutil
 import subprocess
 import sys
 
-from infra.naming.deployers import production_token, token_prefix
-from infra.project import ProjectDir
-from infra.stackfiles import check, read_stack_config, sync, token_index
+from flowstacks.naming.deployers import production_token, token_prefix
+from flowstacks.load.project import ProjectDir
+from flowstacks.load.stackfiles import check, read_stack_config, sync, token_index
 from tests.conftest import REPO
 
 
@@ -45,7 +45,7 @@ def test_missing_changed_and_stale_files_are_reported(tmp_path):
 
 def test_token_rotate_records_next_candidate(tmp_path):
     root = _copy(tmp_path)
-    cmd = [sys.executable, "-m", "infra.cli", "token", "rotate", "--stack", "prod",
+    cmd = [sys.executable, "-m", "flowstacks.cli", "token", "rotate", "--stack", "prod",
            "--project-dir", str(root)]
     first = subprocess.run(cmd, capture_output=True, text=True, check=True)
     prefix = token_prefix("example_project", "prod")

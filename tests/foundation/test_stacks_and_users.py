@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from infra.environment import read_metaflow_env
-from infra.errors import MetaflowRuleError
-from infra.naming.project import resolve_username
-from infra.naming.stacks import parse_stack, stack_for
+from flowstacks.load.metaflow_env import read_metaflow_env
+from flowstacks.errors import MetaflowRuleError
+from flowstacks.naming.project import resolve_username
+from flowstacks.naming.stacks import parse_stack, stack_for
 
 
 @pytest.mark.parametrize("stack,kind,branch,production,user", [

@@ -11,8 +11,8 @@ import pulumi
 import pulumi_aws as aws
 import pytest
 
-from infra.render.artifact import Artifact
-from infra.synth import StackResult, run_program, synth, write_stack
+from flowstacks.render.artifact import Artifact
+from flowstacks.synth.engine import StackResult, run_program, synth, write_stack
 from tests.conftest import REPO
 
 
@@ -81,7 +81,7 @@ def test_failing_synth_leaves_no_output(tmp_path, monkeypatch):
         _, monitor = run_program(stack, tiny_program)
         return StackResult(stack, "zc", monitor.recorded, monitor.stack_outputs, [])
 
-    monkeypatch.setattr("infra.synth.synth_stack", fake_synth_stack)
+    monkeypatch.setattr("flowstacks.synth.engine.synth_stack", fake_synth_stack)
     with pytest.raises(RuntimeError):
         synth(tmp_path, ["prod", "test.b"], out)
     assert calls == ["prod", "test.b"]
@@ -91,7 +91,7 @@ def test_failing_synth_leaves_no_output(tmp_path, monkeypatch):
 
 
 def _cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "infra.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "flowstacks.cli", *args], capture_output=True,
                           text=True, cwd=cwd, check=False)
 
 
@@ -113,7 +113,7 @@ def test_cli_user_errors_exit_1_without_traceback(args, needle, tmp_path):
 
 def test_stack_init_prints_metaflow_user(tmp_path):
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "USER": "root", "USERNAME": "bob"}
-    proc = subprocess.run([sys.executable, "-m", "infra.cli", "stack", "init"], capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "flowstacks.cli", "stack", "init"], capture_output=True,
                           text=True, cwd=tmp_path, env=env, check=False)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "user.bob"
@@ -124,11 +124,11 @@ def test_stack_init_prints_metaflow_user(tmp_path):
 def test_flows_registered_in_batches_give_the_same_stack(orchestrator, monkeypatch):
     """A batch of one flow: each flow's resources are registered before the next flow's are
     created (memory bounded by the batch), and the stack is the same as with no batching."""
-    from infra.synth import synth_stack
+    from flowstacks.synth.engine import synth_stack
     from tests.conftest import synthesized
 
     whole = synthesized(orchestrator, "prod")
-    monkeypatch.setattr("infra.components.FLOW_BATCH", 1)
+    monkeypatch.setattr("flowstacks.deploy.components.FLOW_BATCH", 1)
     batched = synth_stack(REPO, "prod", orchestrator)
     assert batched.manifest_text() == whole.manifest_text()
     assert [(a.path, a.content) for a in batched.artifacts] == [

@@ -1,4 +1,4 @@
-"""Every shared vector observed from Metaflow 2.19.39 agrees with infra.naming and `flowstacks names`."""
+"""Every shared vector observed from Metaflow 2.19.39 agrees with flowstacks.naming and `flowstacks names`."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import sys
 
 import pytest
 
-from infra.errors import MetaflowRuleError
-from infra.naming import deploy_names
-from infra.naming.events import ResolvedUpstream, namespaced_event_name, sensor_dependency_name
-from infra.environment import MetaflowEnv
-from infra.names import resolve
+from flowstacks.errors import MetaflowRuleError
+from flowstacks.naming import deploy_names
+from flowstacks.naming.events import ResolvedUpstream, namespaced_event_name, sensor_dependency_name
+from flowstacks.load.metaflow_env import MetaflowEnv
+from flowstacks.cli.resolve import resolve
 from tests.conftest import VECTOR_FLOWS, VECTORS
 
 VECTOR_LINES = [json.loads(x) for x in VECTORS.read_text().splitlines() if x.strip()]
@@ -70,7 +70,7 @@ CLI_CASES = [v for v in VECTOR_LINES
 def test_names_cli(vec: dict, tmp_path) -> None:
     """`flowstacks names --json` as a user runs it, env and flags from the vector."""
     i = vec["inputs"]
-    args = [sys.executable, "-m", "infra.cli", "names", str(VECTOR_FLOWS / i["flow_file"]), "--json"]
+    args = [sys.executable, "-m", "flowstacks.cli", "names", str(VECTOR_FLOWS / i["flow_file"]), "--json"]
     if i["cli_branch"] is not None:
         args += ["--branch", i["cli_branch"]]
     if i["cli_production"]:

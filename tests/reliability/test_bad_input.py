@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.cli import main
+from flowstacks.cli import main
 from tests.conftest import REPO
 
 FLOW = """
@@ -37,7 +37,7 @@ def flow(name: str = "ZeroFlow", project: str = "zc", decorators: str = "", impo
 
 
 def config(body: str) -> str:
-    return "from infra.model.config import *\n" + textwrap.dedent(body)
+    return "from flowstacks.model.config import *\n" + textwrap.dedent(body)
 
 
 @dataclass
@@ -230,7 +230,7 @@ def test_unwritable_output_directory(tmp_path: Path) -> None:
         out = tmp_path / "ro" / "build"
         out.parent.mkdir()
         out.parent.chmod(stat.S_IRUSR | stat.S_IXUSR)
-    proc = subprocess.run([sys.executable, "-m", "infra.cli", "synth", "--quiet", "--stack", "prod",
+    proc = subprocess.run([sys.executable, "-m", "flowstacks.cli", "synth", "--quiet", "--stack", "prod",
                            "--orchestrator", "argo", "--out", str(out), "--project-dir", str(REPO)],
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 1, proc.stderr
@@ -243,7 +243,7 @@ def test_synth_with_standard_input_closed_prints_nothing(orchestrator, tmp_path)
     """A CI runner may start the tool with no standard input. The process then hands fd 0 to
     whatever it opens first (an event loop's epoll), and event loops left open until shutdown
     printed "Exception ignored ... Invalid file descriptor" after a good synth."""
-    proc = subprocess.run([sys.executable, "-m", "infra.cli", "synth", "--quiet", "--stack", "prod",
+    proc = subprocess.run([sys.executable, "-m", "flowstacks.cli", "synth", "--quiet", "--stack", "prod",
                            "--orchestrator", orchestrator, "--out", str(tmp_path / "build"),
                            "--project-dir", str(REPO)],
                           capture_output=True, text=True, check=False, cwd=REPO,

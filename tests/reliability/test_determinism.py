@@ -21,7 +21,7 @@ def tree(root: Path) -> dict[str, bytes]:
 def run_synth(project: Path, out: Path, orchestrator: str, seed: str, tz: str, cwd: Path,
               stacks: list[str]) -> subprocess.Popen:
     env = {**os.environ, "PYTHONHASHSEED": seed, "TZ": tz}
-    args = [sys.executable, "-m", "infra.cli", "synth", "--quiet", "--orchestrator", orchestrator,
+    args = [sys.executable, "-m", "flowstacks.cli", "synth", "--quiet", "--orchestrator", orchestrator,
             "--out", str(out), "--project-dir", str(project)]
     for stack in stacks:
         args += ["--stack", stack]

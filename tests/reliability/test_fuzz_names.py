@@ -10,12 +10,12 @@ import re
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from infra.errors import FlowstacksError, MetaflowRuleError
-from infra.model.deployment import FlowDeployment
-from infra.model.flow import Flow, Project, Step
-from infra.naming import deploy_names
-from infra.naming.project import resolve_namespace
-from infra.project import check_names
+from flowstacks.errors import FlowstacksError, MetaflowRuleError
+from flowstacks.model.deployment import FlowDeployment
+from flowstacks.model.flow import Flow, Project, Step
+from flowstacks.naming import deploy_names
+from flowstacks.naming.project import resolve_namespace
+from flowstacks.load.project import check_names
 
 EXAMPLES = int(os.environ.get("FLOWSTACKS_FUZZ_EXAMPLES", "2000"))
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))

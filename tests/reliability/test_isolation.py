@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from infra.iam.evaluate import Request, allows, trusted_principals
+from flowstacks.iam.evaluate import Request, allows, trusted_principals
 from tests.conftest import EXAMPLE_STACKS, ORCHESTRATORS, synthesized
 
 REGION, ACCOUNT = "us-east-1", "123456789012"

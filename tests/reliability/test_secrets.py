@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from infra.program import main
-from infra.synth import RealisticMocks, StackResult, run_program
+from flowstacks.deploy.program import main
+from flowstacks.synth.engine import RealisticMocks, StackResult, run_program
 from tests.conftest import ORCHESTRATORS, REPO
 
 SECRET = "s3cr3t-Auth-Key-42"

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from infra.diff import diff_stacks, render_markdown, render_text
+from flowstacks.review.diff import diff_stacks, render_markdown, render_text
 from tests.conftest import REPO
 
 ORCH = "argo"  # the cheapest backend to synthesize; the diff itself is backend-agnostic

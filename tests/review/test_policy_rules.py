@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from infra.policypack.crossguard import resource_policies, stack_of
-from infra.policypack.rules import (
+from flowstacks.policy.crossguard import resource_policies, stack_of
+from flowstacks.policy.rules import (
     RULES, Resource, StackInfo, evaluate, name_in_namespace, names_in_namespace, namespace_tags,
     no_wildcard_iam, targets_own_namespace,
 )
@@ -139,7 +139,7 @@ def test_real_resource_validation_policy_accepts_the_adapter():
 
 
 def _cli(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "infra.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "flowstacks.cli", *args], capture_output=True, text=True,
                           cwd=cwd, check=False)
 
 
@@ -166,7 +166,7 @@ def test_check_plan_exit_codes(tmp_path):
 
 
 def test_advisory_rules_read_retries_and_timeouts():
-    from infra.policypack.rules import flow_without_timeout, steps_without_retry
+    from flowstacks.policy.rules import flow_without_timeout, steps_without_retry
 
     def machine(*tasks):
         states = {name: {"Type": "Task", "Resource": "arn:aws:states:::batch:submitJob.sync",
@@ -192,7 +192,7 @@ def test_advisory_rules_read_retries_and_timeouts():
 
 
 def test_example_plans_have_no_mandatory_violation():
-    from infra.check import check_manifest
+    from flowstacks.policy.check import check_manifest
     from tests.conftest import EXAMPLE_STACKS, ORCHESTRATORS, synthesized
 
     for orchestrator in ORCHESTRATORS:
@@ -205,7 +205,7 @@ def test_example_plans_have_no_mandatory_violation():
 def test_planted_violations_in_a_synthesized_plan_are_found():
     import copy
 
-    from infra.check import check_manifest
+    from flowstacks.policy.check import check_manifest
     from tests.conftest import synthesized
 
     plan = copy.deepcopy(synthesized("step-functions", "test.feature_x").manifest())

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from infra.naming.deployers import production_token, token_prefix
+from flowstacks.naming.deployers import production_token, token_prefix
 from tests.conftest import EXAMPLE_STACKS, ORCHESTRATORS, synthesized
 
 
@@ -42,7 +42,7 @@ def _run_entry_point(stack: str, config: dict[str, str]):
     asynchronous program), under the mock engine."""
     import runpy
 
-    from infra.synth import run_program
+    from flowstacks.synth.engine import run_program
     from tests.conftest import REPO
 
     return run_program(stack, lambda: runpy.run_path(str(REPO / "infra" / "__main__.py"),

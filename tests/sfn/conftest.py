@@ -19,7 +19,7 @@ ORCHESTRATOR = "step-functions"
 
 @pytest.fixture(scope="session")
 def project():
-    from infra.project import ProjectDir
+    from flowstacks.load.project import ProjectDir
 
     return ProjectDir(REPO, ORCHESTRATOR)
 
@@ -34,7 +34,7 @@ def contexts(project):
 def synth_out(tmp_path_factory) -> Path:
     """``OUT`` of ``flowstacks synth --stack prod --stack test.feature_x --stack user.alice
     --orchestrator step-functions`` for the example project."""
-    from infra.synth import synth
+    from flowstacks.synth.engine import synth
 
     out = tmp_path_factory.mktemp("sfn-synth") / "build"
     synth(REPO, list(STACKS.values()), out, ORCHESTRATOR)
@@ -55,7 +55,7 @@ def definitions(synth_out) -> dict[tuple[str, str], dict]:
 def roles(synth_out) -> dict[str, list[dict]]:
     """kind -> the ``iam/<role>.json`` documents of this backend's roles (execution, Batch task,
     EventBridge); the deployer role of ``infra/program.py`` is tested with it."""
-    from infra.iam.sfn import EVENTS_PURPOSE, EXECUTION_PURPOSE, TASK_PURPOSE
+    from flowstacks.iam.sfn import EVENTS_PURPOSE, EXECUTION_PURPOSE, TASK_PURPOSE
 
     ours = tuple(f"-{p}.json" for p in (EXECUTION_PURPOSE, TASK_PURPOSE, EVENTS_PURPOSE))
     return {kind: [json.loads(p.read_text())

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-from infra.model.deployment import StackContext
-from infra.render.sfn import SfnInputs, render_state_machine, resolve_references
+from flowstacks.model.deployment import StackContext
+from flowstacks.render.sfn import SfnInputs, render_state_machine, resolve_references
 
 # The fake deployment of the oracle (tests/oracle/harness.py DEPLOY_ENV): same account, bucket,
 # queue and roles, so that flowstacks and Metaflow can be compared value for value.

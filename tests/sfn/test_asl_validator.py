@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from infra.render.sfn import OUTPUT_PATH
+from flowstacks.render.sfn import OUTPUT_PATH
 
 from .conftest import REPO
 

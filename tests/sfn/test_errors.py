@@ -6,7 +6,7 @@ import ast
 
 import pytest
 
-from infra.errors import MetaflowRuleError
+from flowstacks.errors import MetaflowRuleError
 
 from .conftest import REPO
 
@@ -28,7 +28,7 @@ class TzFlow(FlowSpec):
 
 
 def test_timezone_schedule_fails_and_writes_nothing(tmp_path):
-    from infra.synth import synth
+    from flowstacks.synth.engine import synth
 
     (tmp_path / "flowspecs").mkdir()
     (tmp_path / "flowspecs" / "tz_flow.py").write_text(TZ_FLOW)
@@ -40,7 +40,7 @@ def test_timezone_schedule_fails_and_writes_nothing(tmp_path):
     assert not out.exists() or not any(out.iterdir())
 
 
-PURE = ["infra/render/sfn.py", "infra/render/walk.py", "infra/iam/sfn.py"]
+PURE = ["flowstacks/render/sfn.py", "flowstacks/render/walk.py", "flowstacks/iam/sfn.py"]
 FORBIDDEN_MODULES = {"pulumi", "pulumi_aws", "os", "time", "datetime", "random", "subprocess"}
 
 

@@ -7,8 +7,8 @@ import json
 
 import parliament
 
-from infra.iam.sfn import execution_role, state_machine_arn, task_role, merge_needs
-from infra.render.sfn import StateNeeds
+from flowstacks.iam.sfn import execution_role, state_machine_arn, task_role, merge_needs
+from flowstacks.render.sfn import StateNeeds
 
 TRUSTED = {"sfn-exec": "states.amazonaws.com", "batch-task": "ecs-tasks.amazonaws.com",
            "sfn-events": "events.amazonaws.com"}
@@ -134,7 +134,7 @@ def test_dynamodb_only_with_foreach(contexts):
 
 
 def test_existing_container_role_is_used_not_created(contexts):
-    from infra.iam.sfn import sfn_roles, task_role_arn
+    from flowstacks.iam.sfn import sfn_roles, task_role_arn
 
     ctx = contexts["test"]
     aws = ctx.config.aws.model_copy(update={"batch_container_role": "arn:aws:iam::123456789012:role/given"})

@@ -41,7 +41,7 @@ def _configs(ctx, dep) -> dict[str, str]:
 
 
 def _cases(kinds=("prod", "test", "user")):
-    from infra.project import ProjectDir
+    from flowstacks.load.project import ProjectDir
 
     project = ProjectDir(REPO, "step-functions")
     names = [f.name for f in project.default_flows]

@@ -11,14 +11,14 @@ import tarfile
 
 import pytest
 
-from infra import package as pkg
+from flowstacks.load import code_package as pkg
 
 from .conftest import REPO
 
 
 @pytest.fixture(scope="module")
 def scoring_package(contexts):
-    from infra.components.code_package import build_flow_package
+    from flowstacks.deploy.components.code_package import build_flow_package
 
     ctx = contexts["prod"]
     return build_flow_package(ctx, ctx.flow("ScoringFlow"), REPO)

@@ -7,7 +7,7 @@ import pytest
 
 @pytest.mark.parametrize("kind", ["prod", "test", "user"])
 def test_policy_pack_reports_no_mandatory_violation(kind, manifests):
-    from infra.check import check_manifest
+    from flowstacks.policy.check import check_manifest
 
     manifest = manifests[kind]
     types = {r["type"] for r in manifest["resources"]}

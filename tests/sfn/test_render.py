@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from infra.errors import FlowstacksError, MetaflowRuleError
-from infra.model.flow import Schedule, Step
-from infra.naming.deployers import eventbridge_rule_name
-from infra.render.serialize import canonical_json
-from infra.render.sfn import (
+from flowstacks.errors import FlowstacksError, MetaflowRuleError
+from flowstacks.model.flow import Schedule, Step
+from flowstacks.naming.deployers import eventbridge_rule_name
+from flowstacks.render.serialize import canonical_json
+from flowstacks.render.sfn import (
     OUTPUT_PATH, SfnInputs, check_flow, event_rules, job_definition_ref, render_state_machine,
     resolve_references, resolve_references_json, state_names,
 )
-from infra.render.walk import walk
+from flowstacks.render.walk import walk
 
 from .helpers import command, env, oracle_context, render_resolved, task, tasks
 
@@ -27,7 +27,7 @@ PARAM_FILE = re.compile(r"set_batch_environment parameters ([a-z]{10}) && \. `pw
 
 
 def _inputs(ctx):
-    from infra.iam.sfn import task_role_arn
+    from flowstacks.iam.sfn import task_role_arn
 
     return SfnInputs("a" * 40, f"s3://example-metaflow/metaflow/F/data/aa/{'a' * 40}",
                      task_role_arn(ctx))
@@ -239,7 +239,7 @@ def test_walk_is_generic(contexts):
 def test_trigger_on_finish_across_namespaces(contexts):
     """A fully qualified upstream (SPEC §5.3) is another namespace's state machine: a test stack
     may listen to prod's TrainFlow; the rule names prod's ARN, the role starts only its own."""
-    from infra.naming.events import UpstreamSpec
+    from flowstacks.naming.events import UpstreamSpec
 
     ctx = contexts["test"]
     dep = ctx.flow("PublishFlow")
@@ -256,7 +256,7 @@ def test_trigger_on_finish_across_namespaces(contexts):
 
 
 def test_trigger_events_on_the_configured_bus(contexts):
-    from infra.model.flow import EventTrigger
+    from flowstacks.model.flow import EventTrigger
 
     ctx = contexts["test"]
     aws = ctx.config.aws.model_copy(update={"event_bus": "metaflow-events"})

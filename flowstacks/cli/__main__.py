@@ -1,0 +1,7 @@
+"""``python -m flowstacks.cli``: the ``flowstacks`` command."""
+
+import sys
+
+from flowstacks.cli import main
+
+sys.exit(main())

@@ -1,0 +1,243 @@
+"""The typer commands of ``flowstacks`` (all but ``names``, see :mod:`flowstacks.cli.names`); the
+entry point and its exit codes are in :mod:`flowstacks.cli`. Heavy imports (pulumi, pulumi_aws)
+happen inside the commands that need them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from flowstacks.errors import FlowstacksError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Metaflow @project deployments as Pulumi stacks: one stack per namespace.")
+stack_app = typer.Typer(no_args_is_help=True, help="Developer stacks.")
+app.add_typer(stack_app, name="stack")
+stacks_app = typer.Typer(no_args_is_help=True, help="Stack files of the config's matrix.")
+app.add_typer(stacks_app, name="stacks")
+token_app = typer.Typer(no_args_is_help=True, help="Production tokens.")
+app.add_typer(token_app, name="token")
+
+ProjectDirOpt = Annotated[Path, typer.Option("--project-dir", help="folder that holds flowspecs/")]
+OrchestratorOpt = Annotated[Optional[str], typer.Option(
+    "--orchestrator", help="step-functions, argo or airflow (default: the config's choice)")]
+
+
+def _err(text: str) -> None:
+    typer.echo(text, err=True)
+
+
+@app.command()
+def synth(
+    stack: Annotated[Optional[list[str]], typer.Option("--stack", help="stack to synthesize (repeatable)")] = None,
+    all_stacks: Annotated[bool, typer.Option("--all", help="every stack of the config's matrix")] = False,
+    orchestrator: OrchestratorOpt = None,
+    out: Annotated[Path, typer.Option("--out", help="output folder")] = Path("build"),
+    quiet: Annotated[bool, typer.Option("--quiet", help="no progress, no summary")] = False,
+    project_dir: ProjectDirOpt = Path("."),
+) -> None:
+    """Run the Pulumi program under Pulumi's mock engine and write OUT/<stack>/."""
+    from flowstacks.naming.stacks import parse_stack
+    from flowstacks.load.project import ProjectDir
+    from flowstacks.synth.engine import synth as run_synth
+
+    project = ProjectDir(project_dir, orchestrator)
+    stacks = list(stack or [])
+    if all_stacks:
+        stacks += [s for s in project.stacks() if s not in stacks]
+    if not stacks:
+        raise FlowstacksError("name at least one --stack, or --all", where="flowstacks synth")
+    for name in stacks:
+        parse_stack(name)
+    project.default_flows  # noqa: B018 - read flows and config once, before any output
+    if quiet:
+        run_synth(project_dir, stacks, out, orchestrator)
+        return
+    from rich.console import Console
+    from rich.progress import Progress
+
+    console = Console(stderr=True)
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("synthesizing", total=len(stacks))
+        results = run_synth(project_dir, stacks, out, orchestrator,
+                            on_stack=lambda s: progress.advance(task))
+    for result in results:
+        custom = sum(1 for r in result.resources if r.custom)
+        console.print(f"[green]{result.stack}[/green]: {custom} resources, "
+                      f"{len(result.artifacts)} artifacts -> {out / result.stack}")
+
+
+@app.command()
+def check(
+    stack: Annotated[Optional[list[str]], typer.Option("--stack", help="synthesize and check this stack")] = None,
+    all_stacks: Annotated[bool, typer.Option("--all", help="every stack of the matrix")] = False,
+    plan: Annotated[Optional[Path], typer.Option("--plan", help="a manifest.json from synth")] = None,
+    orchestrator: OrchestratorOpt = None,
+    level: Annotated[Optional[list[str]], typer.Option(
+        "--level", help="RULE=mandatory|advisory|disabled (repeatable)")] = None,
+    project_dir: ProjectDirOpt = Path("."),
+) -> None:
+    """Run the policy pack's rules offline; exit 1 on any mandatory violation."""
+    from flowstacks.policy.check import check_manifest, load_manifest
+    from flowstacks.policy.rules import RULES
+
+    levels: dict[str, Any] = {}
+    for item in level or []:
+        rule, _, value = item.partition("=")
+        if rule not in {r.name for r in RULES} or value not in ("mandatory", "advisory", "disabled"):
+            raise FlowstacksError(f"'{item}' is not RULE=mandatory|advisory|disabled",
+                                  where="--level", hint="rules: " + ", ".join(r.name for r in RULES))
+        levels[rule] = value
+    manifests = []
+    if plan is not None:
+        manifests.append(load_manifest(plan))
+    stacks = list(stack or [])
+    if all_stacks or stacks:
+        from flowstacks.load.project import ProjectDir
+        from flowstacks.synth.engine import synth_stack
+
+        project = ProjectDir(project_dir, orchestrator)
+        if all_stacks:
+            stacks += [s for s in project.stacks() if s not in stacks]
+        manifests += [synth_stack(project_dir, s, orchestrator).manifest() for s in stacks]
+    if not manifests:
+        raise FlowstacksError("name --stack, --all or --plan", where="flowstacks check")
+    mandatory = 0
+    for manifest in manifests:
+        violations = check_manifest(manifest, levels)
+        mandatory += sum(v.level == "mandatory" for v in violations)
+        for v in violations:
+            typer.echo(f"{manifest['stack']}: {v.render()}")
+        typer.echo(f"{manifest['stack']}: {len(manifest['resources'])} resources checked, "
+                   f"{len(violations)} violations")
+    if mandatory:
+        raise typer.Exit(1)
+
+
+@app.command()
+def diff(
+    base: Annotated[str, typer.Argument(help="the stack to compare against, e.g. prod")],
+    head: Annotated[str, typer.Argument(help="the stack under review, e.g. test.feature_x")],
+    orchestrator: OrchestratorOpt = None,
+    fmt: Annotated[str, typer.Option("--format", help="text or markdown")] = "text",
+    base_project_dir: Annotated[Optional[Path], typer.Option(
+        "--base-project-dir", help="take BASE from another checkout (e.g. of main)")] = None,
+    project_dir: ProjectDirOpt = Path("."),
+) -> None:
+    """What HEAD's stack changes compared with BASE's, per flow, namespace names normalised."""
+    from flowstacks.review.diff import diff_stacks, render_markdown, render_text
+    from flowstacks.naming.stacks import parse_stack
+
+    if fmt not in ("text", "markdown"):
+        raise FlowstacksError(f"unknown format '{fmt}'", where="--format", hint="text or markdown")
+    parse_stack(base)
+    parse_stack(head)
+    result = diff_stacks(project_dir, base, head, orchestrator, base_project_dir)
+    typer.echo(render_markdown(result) if fmt == "markdown" else render_text(result), nl=False)
+
+
+@stack_app.command("init")
+def stack_init(
+    write: Annotated[bool, typer.Option("--write", help="also write stacks/Pulumi.<stack>.yaml")] = False,
+    project_dir: ProjectDirOpt = Path("."),
+) -> None:
+    """Print your own stack, user.<name>, with <name> resolved the way Metaflow resolves it."""
+    from flowstacks.load.metaflow_env import read_metaflow_env
+    from flowstacks.naming.project import resolve_username
+    from flowstacks.naming.stacks import stack_for
+
+    mfenv = read_metaflow_env()
+    user = resolve_username(mfenv.env, mfenv.local_config, mfenv.global_config)
+    owner = mfenv.env.get("METAFLOW_OWNER")
+    name = stack_for(None, False, owner if owner is not None else user)
+    typer.echo(name)
+    if write:
+        target = project_dir / "stacks" / f"Pulumi.{name}.yaml"
+        if target.exists():
+            raise FlowstacksError("already exists", where=str(target))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text("# a developer's own namespace; no settings needed\nconfig: {}\n",
+                          encoding="utf-8")
+        _err(f"wrote {target}; next: pulumi stack init {name} && pulumi up")
+    else:
+        _err(f"next: pulumi stack init {name} && pulumi preview")
+
+
+@stacks_app.command("sync")
+def stacks_sync(project_dir: ProjectDirOpt = Path(".")) -> None:
+    """Write stacks/Pulumi.<stack>.yaml for every namespace of the matrix; report stale ones."""
+    from flowstacks.load.project import ProjectDir
+    from flowstacks.load.stackfiles import sync
+
+    report = sync(project_dir, ProjectDir(project_dir).stacks())
+    for stack in report.written:
+        typer.echo(f"wrote stacks/Pulumi.{stack}.yaml")
+    for stack in report.unchanged:
+        typer.echo(f"up to date: stacks/Pulumi.{stack}.yaml")
+    for stack, command in zip(report.stale, report.destroy_commands()):
+        typer.echo(f"stale: stacks/Pulumi.{stack}.yaml ('{stack}' left the matrix); destroy it "
+                   f"with `{command}`, then delete the file")
+
+
+@stacks_app.command("check")
+def stacks_check(project_dir: ProjectDirOpt = Path(".")) -> None:
+    """Exit 1 if a stack file is missing, out of date or stale."""
+    from flowstacks.load.project import ProjectDir
+    from flowstacks.load.stackfiles import check
+
+    problems = check(project_dir, ProjectDir(project_dir).stacks())
+    for problem in problems:
+        _err(problem)
+    if problems:
+        raise typer.Exit(1)
+    typer.echo("stack files match the matrix")
+
+
+@token_app.command("rotate")
+def token_rotate(
+    stack: Annotated[str, typer.Option("--stack", help="the stack whose token moves on")],
+    project_dir: ProjectDirOpt = Path("."),
+) -> None:
+    """Move STACK to the next production token, as Metaflow's --generate-new-token does, and
+    record it in stacks/Pulumi.<stack>.yaml. Runs deployed afterwards land in the new namespace."""
+    from flowstacks.naming.deployers import next_production_token, production_token
+    from flowstacks.load.project import ProjectDir
+    from flowstacks.load.stackfiles import record_token_index, token_index
+
+    ctx = ProjectDir(project_dir).stack_context(stack, token_index(project_dir, stack))
+    new = next_production_token(ctx.token_prefix, ctx.production_token)
+    path = record_token_index(project_dir, stack, ctx.token_index + 1)
+    assert new == production_token(ctx.token_prefix, ctx.token_index + 1)
+    typer.echo(f"{stack}: production:{ctx.production_token} -> production:{new}")
+    _err(f"recorded in {path}; `pulumi up -s {stack}` deploys with it; runs of the old token stay "
+         f"in namespace('production:{ctx.production_token}')")
+
+
+@app.command(add_help_option=False, context_settings={
+    "allow_extra_args": True, "ignore_unknown_options": True})
+def names(ctx: typer.Context) -> None:
+    """What Metaflow would call FLOW_FILE: names, token, namespace, per deployer
+    (flowstacks names --help)."""
+    from flowstacks.cli.names import run
+
+    raise typer.Exit(run(list(ctx.args)))
+
+
+def run_app(argv: list[str]) -> int:
+    """Run the typer app; usage errors print their message and exit 1."""
+    try:
+        code = app(args=argv, standalone_mode=False)
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.Abort:
+        _err("Aborted.")
+        return 1
+    except typer.TyperException as exc:
+        if not hasattr(exc, "show"):
+            raise
+        exc.show()
+        return 1
+    return code if isinstance(code, int) else 0
+

@@ -1,0 +1,229 @@
+"""The flowstacks config: project, branch matrix, orchestrators, Config files, platform settings.
+
+A project declares one :class:`ProjectConfig` as ``CONFIG`` in ``flowspecs/flowstacks_config.py``.
+Without that file every flow deploys with the defaults below (zero-config).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from flowstacks.errors import MetaflowRuleError
+from flowstacks.naming.project import validate_project_name
+from flowstacks.naming.stacks import StackNamespace, parse_stack
+
+Orchestrator = Literal["step-functions", "argo", "airflow"]
+ORCHESTRATORS: tuple[str, ...] = ("step-functions", "argo", "airflow")
+
+_ACCOUNT_RE = re.compile(r"^\d{12}$")
+_S3_URL_RE = re.compile(r"^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/.*)?$")
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Compute(Model):
+    """Defaults for every step; ``@resources``/``@batch``/``@kubernetes`` win (Metaflow's own
+    defaults: 1 CPU, 4096 MB, no GPU)."""
+
+    cpu: float = Field(1, gt=0)
+    memory: int = Field(4096, gt=0, description="MB")
+    gpu: int = Field(0, ge=0)
+    disk: int = Field(10240, gt=0, description="MB, Kubernetes ephemeral storage")
+    image: str = "python:3.11"
+
+
+class Aws(Model):
+    """AWS settings shared by all backends (datastore, account) and the Step Functions backend."""
+
+    region: str = "us-east-1"
+    account_id: str = "123456789012"
+    datastore_root: str = "s3://metaflow-datastore/metaflow"
+    batch_job_queue: str = "metaflow-job-queue"
+    dynamodb_table: str = "metaflow-sfn-state"
+    state_machine_prefix: str | None = Field(
+        None, description="METAFLOW_SFN_STATE_MACHINE_PREFIX: prepended as PREFIX_<name>")
+    event_bus: str = "default"
+    fargate_execution_role: str | None = None
+    batch_container_role: str | None = Field(
+        None, description="an existing task role ARN; by default flowstacks creates one per namespace")
+    batch_platform: Literal["EC2", "SPOT", "FARGATE", "FARGATE_SPOT"] = Field(
+        "EC2", description="platform of the queue's compute environment (Metaflow asks Batch; "
+        "flowstacks renders offline): FARGATE job definitions need fargate_execution_role")
+    s3_endpoint_url: str | None = Field(
+        None, description="METAFLOW_S3_ENDPOINT_URL passed to tasks (S3-compatible stores, tests)")
+
+    @field_validator("account_id")
+    @classmethod
+    def _account(cls, v: str) -> str:
+        if not _ACCOUNT_RE.match(v):
+            raise ValueError("must be 12 digits")
+        return v
+
+    @field_validator("datastore_root")
+    @classmethod
+    def _datastore(cls, v: str) -> str:
+        if not _S3_URL_RE.match(v):
+            raise ValueError("must be an s3://bucket/prefix URL")
+        return v.rstrip("/")
+
+    @property
+    def datastore_bucket(self) -> str:
+        return self.datastore_root[len("s3://"):].split("/", 1)[0]
+
+    @property
+    def datastore_prefix(self) -> str:
+        rest = self.datastore_root[len("s3://"):].split("/", 1)
+        return rest[1] if len(rest) > 1 else ""
+
+    @property
+    def batch_job_queue_arn(self) -> str:
+        if self.batch_job_queue.startswith("arn:"):
+            return self.batch_job_queue
+        return f"arn:aws:batch:{self.region}:{self.account_id}:job-queue/{self.batch_job_queue}"
+
+
+class Kubernetes(Model):
+    """Kubernetes / Argo settings."""
+
+    namespace: str = "metaflow"
+    service_account: str | None = Field(None, description="default: one per stack, named for it")
+    oidc_provider_arn: str = (
+        "arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE")
+    argo_events_event: str = "metaflow-event"
+    argo_events_event_source: str = "argo-events-webhook"
+    argo_events_service_account: str = "operate-workflow-sa"
+    argo_events_webhook_url: str = "http://argo-events-webhook-eventsource-svc.argo-events:12000/metaflow-event"
+    argo_events_sensor_namespace: str | None = None
+    argo_events_event_bus: str = Field("default", description="METAFLOW_ARGO_EVENTS_EVENT_BUS")
+    argo_events_webhook_auth: str = Field("none", description="METAFLOW_ARGO_EVENTS_WEBHOOK_AUTH")
+
+
+class Airflow(Model):
+    """Airflow (MWAA) settings: where DAG files go and how pods run."""
+
+    dags_bucket: str = "airflow-dags"
+    dags_prefix: str = "dags/"
+    kubernetes_conn_id: str | None = None
+    namespace: str = "airflow"
+    metadata: Literal["local", "service"] = Field(
+        "local", description="--metadata of the task commands (Metaflow's deployer passes its own)")
+
+
+class Deployer(Model):
+    """Who may run ``pulumi up`` for a stack: the CI identity its deployer role trusts."""
+
+    oidc_provider_arn: str = (
+        "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com")
+    audience: str = "sts.amazonaws.com"
+    subject_template: str = Field(
+        "repo:example-org/example-repo:environment:{stack}",
+        description="the OIDC subject allowed for a stack; {stack} and {project} are filled in")
+
+    @field_validator("oidc_provider_arn")
+    @classmethod
+    def _oidc(cls, v: str) -> str:
+        if ":oidc-provider/" not in v:
+            raise ValueError("must be an IAM OIDC provider ARN (arn:aws:iam::<account>:oidc-provider/<issuer>)")
+        return v
+
+
+class StackSpec(Model):
+    """One namespace of the branch matrix (``prod``, ``prod.<b>``, ``test.<b>``)."""
+
+    name: str
+    orchestrator: Orchestrator | None = Field(None, description="overrides the namespace class")
+    configs: dict[str, str] = Field(
+        default_factory=dict,
+        description="Config name -> file (relative to flowspecs/) for every flow declaring it")
+    flow_configs: dict[str, dict[str, str]] = Field(
+        default_factory=dict, description="flow class -> {Config name -> file}")
+    flows: list[str] | None = Field(None, description="deploy only these flows here")
+    protect: bool | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _stack_name(cls, v: str) -> str:
+        try:
+            ns = parse_stack(v)
+        except MetaflowRuleError as exc:
+            raise ValueError(f"{exc.message} ({exc.hint})") from None
+        if ns.kind == "user":
+            raise ValueError("user.<name> stacks are per developer and need no entry in the matrix")
+        return v
+
+    @property
+    def namespace(self) -> StackNamespace:
+        return parse_stack(self.name)
+
+
+class OrchestratorChoice(Model):
+    """Which backend each namespace class uses."""
+
+    user: Orchestrator = "argo"
+    test: Orchestrator = "argo"
+    prod: Orchestrator = "step-functions"
+
+
+class ProjectConfig(Model):
+    """The whole flowstacks config of one Metaflow project."""
+
+    project: str | None = Field(None, description="@project name; default: the flows' own")
+    flows: list[str] | None = Field(None, description="flow class names to deploy; default all")
+    owner: str = Field("flowstacks", description="METAFLOW_OWNER of non-user stacks")
+    orchestrators: OrchestratorChoice = OrchestratorChoice()
+    stacks: list[StackSpec] = Field(default_factory=lambda: [StackSpec(name="prod")])
+    configs: dict[str, str] = Field(default_factory=dict,
+                                    description="Config name -> file for every stack")
+    compute: Compute = Compute()
+    aws: Aws = Aws()
+    kubernetes: Kubernetes = Kubernetes()
+    airflow: Airflow = Airflow()
+    deployer: Deployer = Deployer()
+    protect_prod: bool = True
+
+    @field_validator("project")
+    @classmethod
+    def _project(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                validate_project_name(v)
+            except MetaflowRuleError as exc:
+                raise ValueError(exc.message) from None
+        return v
+
+    @model_validator(mode="after")
+    def _unique_stacks(self) -> "ProjectConfig":
+        names = [s.name for s in self.stacks]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"stacks listed twice: {', '.join(dupes)}")
+        return self
+
+    def stack(self, name: str) -> StackSpec | None:
+        return next((s for s in self.stacks if s.name == name), None)
+
+    def orchestrator_for(self, stack: str) -> str:
+        spec = self.stack(stack)
+        if spec and spec.orchestrator:
+            return spec.orchestrator
+        return getattr(self.orchestrators, parse_stack(stack).kind)
+
+    def protect(self, stack: str) -> bool:
+        spec = self.stack(stack)
+        if spec and spec.protect is not None:
+            return spec.protect
+        return self.protect_prod and parse_stack(stack).kind == "prod"
+
+    def config_files(self, stack: str, flow: str) -> dict[str, str]:
+        """Config name -> file for one flow in one stack (stack-wide, then per flow, win last)."""
+        files = dict(self.configs)
+        spec = self.stack(stack)
+        if spec:
+            files.update(spec.configs)
+            files.update(spec.flow_configs.get(flow, {}))
+        return files

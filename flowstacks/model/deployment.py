@@ -1,0 +1,108 @@
+"""What one stack deploys, as plain data: the input of every renderer and component.
+
+Built by :func:`flowstacks.load.project.stack_context` from the config, the flows and the stack name.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flowstacks.model.config import ProjectConfig
+from flowstacks.model.flow import Flow, Frozen
+from flowstacks.naming.stacks import NamespaceKind
+
+
+SECRET_PLACEHOLDER = "__FLOWSTACKS_SECRET_{}__"
+
+
+def secret_placeholder(name: str) -> str:
+    """What renderers write where a secret goes; reviewers' artifacts keep it, the deployed
+    objects get the value (as a Pulumi secret)."""
+    return SECRET_PLACEHOLDER.format(name)
+
+
+class FlowDeployment(Frozen):
+    """One flow in one namespace, with every name Metaflow would give it (SPEC §2, §3)."""
+
+    flow: Flow
+    project_name: str
+    branch_name: str
+    is_production: bool
+    is_user_branch: bool
+    # CLI values Metaflow re-passes to each task as --branch/--production (SPEC §4).
+    cli_branch: str | None
+    cli_production: bool
+    names: dict[str, Any]  # flowstacks.naming.deploy_names(): state machine, argo, airflow, token
+
+    @property
+    def project_flow_name(self) -> str:
+        return f"{self.project_name}.{self.branch_name}.{self.flow.name}"
+
+    @property
+    def state_machine_name(self) -> str:
+        return self.names["step_functions"]["state_machine"]
+
+    @property
+    def eventbridge_rule_name(self) -> str:
+        return self.names["step_functions"]["eventbridge_rule"]
+
+    @property
+    def argo_template_name(self) -> str:
+        return self.names["argo"]["workflow_template"]
+
+    @property
+    def argo_sensor_name(self) -> str:
+        return self.names["argo"]["sensor"]
+
+    @property
+    def airflow_dag_id(self) -> str | None:
+        return self.names["airflow"]["dag_id"]
+
+    def top_level_args(self) -> list[str]:
+        """``--production``/``--branch B`` as separate argv words, exactly as Metaflow's
+        ``dict_to_cli_options`` passes ``get_top_level_options()`` (options order: production,
+        then branch; False/None omitted; values shell-quoted by the caller as Metaflow does)."""
+        args = []
+        if self.cli_production:
+            args.append("--production")
+        if self.cli_branch is not None:
+            args += ["--branch", self.cli_branch]
+        return args
+
+
+class StackContext(Frozen):
+    """One stack = one Metaflow namespace (DESIGN §2) and everything deployed into it."""
+
+    stack: str
+    kind: NamespaceKind
+    project_name: str
+    branch_name: str
+    orchestrator: str
+    owner: str  # METAFLOW_OWNER in tasks
+    token_prefix: str
+    token_index: int
+    production_token: str
+    protect: bool
+    config: ProjectConfig
+    flows: tuple[FlowDeployment, ...]
+    # METAFLOW_SERVICE_HEADERS in every task. With a secret service auth key it holds
+    # secret_placeholder("serviceAuthKey"), which only components replace, as a Pulumi secret.
+    service_headers: str = "{}"
+
+    @property
+    def tags(self) -> dict[str, str]:
+        """Tags on every role and taggable resource (DESIGN §3)."""
+        return {
+            "metaflow/production_token": self.production_token,
+            "metaflow/project": self.project_name,
+            "metaflow/branch": self.branch_name,
+            "flowstacks/stack": self.stack,
+        }
+
+    @property
+    def namespace(self) -> str:
+        """The Metaflow client namespace of every deployed run (SPEC §3.5)."""
+        return f"production:{self.production_token}"
+
+    def flow(self, name: str) -> FlowDeployment:
+        return next(f for f in self.flows if f.flow.name == name)

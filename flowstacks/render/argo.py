@@ -1,0 +1,309 @@
+"""Pure Argo renderer: one flow in one namespace -> WorkflowTemplate (+ CronWorkflow, + Sensor).
+
+Matches what ``python flow.py [--branch B] [--production] argo-workflows create`` deploys with
+Metaflow 2.19.39 (SPEC §2.2, §4, §5), minus what would make output non-deterministic (no
+deployment timestamp) and minus every ``null`` field (Argo 3.6+/4.x schemas reject them).
+Differences kept on purpose are listed in tests/argo/DIFFERENCES.md.
+
+Layout: :mod:`argo_dag` (DAG shape), :mod:`argo_command` (task script, compute),
+:mod:`argo_env` (task env), :mod:`argo_events` (cron, sensor); this module assembles them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from flowstacks.errors import FlowstacksError, MetaflowRuleError
+from flowstacks.model.deployment import FlowDeployment, StackContext
+from flowstacks.model.flow import Flow, Step
+from flowstacks.load.code_package import CodePackage
+from flowstacks.render import argo_command as cmd
+from flowstacks.render import argo_events as events
+from flowstacks.render.argo_dag import dag_templates, graph_structure, param, sanitize
+from flowstacks.render.argo_env import ARGO_USER, env_list, error_hook_env, step_env
+from flowstacks.render.artifact import Artifact
+from flowstacks.render.serialize import metaflow_json, yaml_documents
+
+API_VERSION = events.API_VERSION
+# Kubernetes object names (DNS-1123 subdomain, apimachinery validation.IsDNS1123Subdomain).
+DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+DNS1123_SUBDOMAIN_MAX = 253
+# Argo Workflows: a CronWorkflow name leaves room for its 11-character run suffix.
+CRON_WORKFLOW_NAME_MAX = 52
+PARALLELISM = 100  # --max-workers default
+ERROR_HOOK = "error-msg-capture-hook"
+ERROR_HOOK_PREFLIGHT = "capture-error-hook-fn-preflight"
+BASE_LABELS = {"app.kubernetes.io/part-of": "metaflow"}
+# What Argo's executor in every task pod does with the pod's service account (Argo >= 3.4
+# reports outputs such as task-id through WorkflowTaskResults): the namespace Role it needs.
+EXECUTOR_RULES = [{"apiGroups": ["argoproj.io"], "resources": ["workflowtaskresults"],
+                   "verbs": ["create", "patch"]}]
+TITLE = "workflows.argoproj.io/title"
+DESCRIPTION = "workflows.argoproj.io/description"
+
+
+@dataclass(frozen=True)
+class ArgoObjects:
+    """What one flow deploys to Argo (``cron``/``sensor`` None when the flow has none)."""
+
+    template: dict[str, Any]
+    cron: dict[str, Any] | None
+    sensor: dict[str, Any] | None
+
+    def documents(self) -> list[dict[str, Any]]:
+        return [d for d in (self.template, self.cron, self.sensor) if d is not None]
+
+    def artifact(self) -> Artifact:
+        """``argo/<template name>.yaml``: the template, then its CronWorkflow and Sensor, as one
+        multi-document stream that ``kubectl apply -f`` takes as is."""
+        return Artifact(f"argo/{self.template['metadata']['name']}.yaml",
+                        yaml_documents(self.documents()))
+
+
+def check_kubernetes_name(name: str, kind: str, fd: FlowDeployment, limit: int) -> None:
+    """Metaflow emits names Kubernetes refuses (a user ``john doe`` keeps its space, SPEC §2.2);
+    flowstacks stops before any object exists."""
+    if len(name) > limit or not DNS1123_SUBDOMAIN.match(name):
+        raise FlowstacksError(
+            f"the Argo {kind} name {name!r} (from {fd.project_flow_name!r}) is not a valid "
+            f"Kubernetes name: lowercase letters, digits, '-' and '.', at most {limit} characters",
+            where=f"{fd.flow.file} ({fd.flow.name})",
+            hint="user names end up in user.<name> namespaces; use a stack name such as "
+                 "user.john_doe (Metaflow keeps spaces, '/' and non-ASCII letters)")
+
+
+MIN_TIMEOUT = 60  # KubernetesDecorator.step_init: shorter @timeout is refused
+
+
+def check_steps(fd: FlowDeployment) -> None:
+    """What ``KubernetesDecorator.step_init`` refuses when Metaflow attaches ``@kubernetes``."""
+    for step in fd.flow.steps:
+        where = f"{fd.flow.file} ({fd.flow.name}.{step.name})"
+        if step.decorator("batch"):
+            raise MetaflowRuleError(
+                f"Step *{step.name}* is marked for execution both on AWS Batch and Kubernetes. "
+                "Please use one or the other.", where=where,
+                hint="deploy this flow with --orchestrator step-functions, or drop @batch")
+        timeout = step.timeout_seconds
+        if timeout is not None and timeout < MIN_TIMEOUT:
+            raise MetaflowRuleError(
+                f"The timeout for step *{step.name}* should be at least 60 seconds for "
+                "execution on Kubernetes.", where=where)
+
+
+def parameters(fd: FlowDeployment) -> list[dict[str, Any]]:
+    """``ArgoWorkflows._process_parameters``: every value JSON-encoded (JSON ones twice)."""
+    out = []
+    seen: set[str] = set()
+    for p in fd.flow.parameters:
+        where = f"{fd.flow.file} ({fd.flow.name})"
+        if p.name.lower() == "script":
+            raise FlowstacksError(f"Parameter name *{p.name}* is a reserved word when running on "
+                                  "Argo Workflows. Please use a different name for your parameter.",
+                                  where=where)
+        if p.name.lower() in seen:
+            raise FlowstacksError(f"Parameter *{p.name}* is specified twice. Note that parameter "
+                                  "names are case-insensitive.", where=where)
+        seen.add(p.name.lower())
+        if p.required and not p.has_default and fd.flow.schedule is not None:
+            raise FlowstacksError(f"The parameter *{p.name}* does not have a default and is "
+                                  "required. Scheduling such parameters via Argo CronWorkflows "
+                                  "is not currently supported.", where=where)
+        value = p.default
+        if value is None:
+            encoded = "null"
+        elif p.type == "JSON":
+            encoded = metaflow_json(value if isinstance(value, str) else metaflow_json(value))
+        else:
+            encoded = metaflow_json(value)
+        out.append({"python_var_name": p.name, "name": p.name, "value": encoded, "type": p.type,
+                    "description": p.help, "is_required": p.required})
+    return out
+
+
+def base_annotations(ctx: StackContext, fd: FlowDeployment) -> dict[str, str]:
+    """``_base_kubernetes_annotations`` without ``metaflow/deployment_timestamp``."""
+    ann = {
+        "metaflow/production_token": ctx.production_token,
+        "metaflow/owner": ctx.owner,
+        "metaflow/user": ARGO_USER,
+        "metaflow/flow_name": fd.flow.name,
+        "metaflow/project_name": fd.project_name,
+        "metaflow/branch_name": fd.branch_name,
+        "metaflow/project_flow_name": fd.project_flow_name,
+        TITLE: fd.project_flow_name,
+    }
+    if fd.flow.doc and fd.flow.doc.strip():
+        ann[DESCRIPTION] = fd.flow.doc.strip()
+    return ann
+
+
+def flow_annotations(ctx: StackContext, fd: FlowDeployment, params: list[dict[str, Any]],
+                     trigs: list[dict[str, Any]]) -> dict[str, str]:
+    """Annotations that describe the schedule, parameters and triggers to the Argo UI."""
+    ann: dict[str, str] = {}
+    sched = events.cron_schedule(fd)
+    if sched:
+        ann["metaflow/cron"] = metaflow_json({"schedule": sched[0], "tz": sched[1]})
+    if params:
+        ann["metaflow/parameters"] = metaflow_json({p["name"]: p for p in params})
+    if trigs:
+        k8s = ctx.config.kubernetes
+        ann["metaflow/triggers"] = metaflow_json([{"name": t["name"], "type": t["type"]}
+                                                  for t in trigs])
+        ann["metaflow/sensor_name"] = fd.argo_sensor_name
+        ann["metaflow/sensor_namespace"] = k8s.argo_events_sensor_namespace or k8s.namespace
+    return ann
+
+
+def _inputs_outputs(flow: Flow, step: Step) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    shape = cmd.step_shape(flow, step)
+    inputs = [] if shape.is_start else [param("input-paths")]
+    if shape.after_foreach:
+        inputs.append(param("split-index"))
+    if shape.foreach_join_of:
+        inputs.append(param("split-cardinality"))
+    if shape.last_in_foreach:
+        inputs += [param("split-index"), param("root-input-path")]
+    outputs = [] if step.type == "end" else [
+        {"name": "task-id", "valueFrom": {"path": "/mnt/out/task_id"}}]
+    if step.type == "foreach":
+        outputs += [{"name": "num-splits", "valueFrom": {"path": "/mnt/out/splits"}},
+                    {"name": "split-cardinality",
+                     "valueFrom": {"path": "/mnt/out/split_cardinality"}}]
+    return inputs, outputs
+
+
+def container_template(ctx: StackContext, fd: FlowDeployment, step: Step, package: CodePackage,
+                       service_account: str, params: list[dict[str, Any]],
+                       trigs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One step's pod: the task script, its env, compute, retries and timeout."""
+    compute = cmd.step_compute(ctx, step)
+    inputs, outputs = _inputs_outputs(fd.flow, step)
+    _, total_retries, minutes = cmd.retries(step)
+    template: dict[str, Any] = {
+        "name": sanitize(step.name),
+        "activeDeadlineSeconds": step.timeout_seconds or cmd.DEFAULT_RUNTIME_LIMIT,
+        "serviceAccountName": service_account,
+        "inputs": {"parameters": inputs},
+        "outputs": {"parameters": outputs},
+        "failFast": True,
+    }
+    if total_retries:
+        template["retryStrategy"] = {"retryPolicy": "Always", "limit": total_retries,
+                                     "backoff": {"duration": f"{minutes}m"}}
+    template.update({
+        "metadata": {"annotations": {"metaflow/step_name": step.name,
+                                     "metaflow/attempt": cmd.retry_count(step)},
+                     "labels": {}},
+        # "out" passes task ids to later tasks; "dhsm" is Metaflow's /dev/shm volume.
+        "volumes": [{"name": "out", "emptyDir": {}},
+                    {"name": "dhsm", "emptyDir": {"medium": "Memory"}}],
+        "nodeSelector": {},
+        "container": {
+            "name": sanitize(step.name),
+            "command": ["bash", "-c", cmd.step_command(ctx, fd, step, package, service_account,
+                                                       params)],
+            "env": env_list(step_env(ctx, fd, step, package, trigs)),
+            "envFrom": [],
+            "image": compute.image,
+            "resources": {"limits": compute.limits(), "requests": compute.requests()},
+            "terminationMessagePolicy": "FallbackToLogsOnError",
+            "volumeMounts": [{"mountPath": "/mnt/out", "name": "out"}],
+        },
+    })
+    return template
+
+
+def error_hook_templates(ctx: StackContext, fd: FlowDeployment, package: CodePackage,
+                         service_account: str) -> list[dict[str, Any]]:
+    """``onExit`` hook: when a run fails, record its error message (Metaflow default)."""
+    image = cmd.step_compute(ctx, fd.flow.start).image
+    return [
+        {"name": ERROR_HOOK, "serviceAccountName": service_account, "container": {
+            "name": "main",
+            "command": ["bash", "-c", cmd.error_hook_command(fd.flow, package)],
+            "env": env_list(error_hook_env(ctx, package), with_field_refs=False),
+            "envFrom": [],
+            "image": image,
+            "resources": {"limits": {"cpu": "200m", "memory": "500Mi"},
+                          "requests": {"cpu": "200m", "memory": "100Mi"}},
+        }},
+        {"name": ERROR_HOOK_PREFLIGHT, "steps": [[{
+            "name": ERROR_HOOK_PREFLIGHT, "template": ERROR_HOOK,
+            "when": "{{workflow.status}} != Succeeded"}]]},
+    ]
+
+
+def workflow_template(ctx: StackContext, fd: FlowDeployment, package: CodePackage,
+                      service_account: str, params: list[dict[str, Any]],
+                      trigs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The WorkflowTemplate of one flow (``ArgoWorkflows._compile_workflow_template``)."""
+    flow = fd.flow
+    base = base_annotations(ctx, fd)
+    extra = flow_annotations(ctx, fd, params, trigs)
+    run_id = {"metaflow/run_id": "argo-{{workflow.name}}"}
+    run_base = {k: v for k, v in base.items() if k not in (TITLE, DESCRIPTION)}
+    arguments = [
+        {k: v for k, v in (("name", p["name"]), ("value", p["value"]),
+                           ("description", p["description"])) if v is not None}
+        for p in params
+    ] + events.event_parameters(trigs)
+    steps = sorted(flow.steps, key=lambda s: s.name)  # Metaflow iterates the graph by name
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "WorkflowTemplate",
+        "metadata": {
+            "name": fd.argo_template_name,
+            "namespace": ctx.config.kubernetes.namespace,
+            "annotations": {**extra, **base,
+                            "metaflow/dag": metaflow_json({"graph_structure": graph_structure(flow)})},
+            "labels": {**BASE_LABELS, "app.kubernetes.io/name": "metaflow-flow"},
+        },
+        "spec": {
+            "parallelism": PARALLELISM,
+            "workflowMetadata": {
+                "labels": {**BASE_LABELS, "app.kubernetes.io/name": "metaflow-run"},
+                "annotations": {**extra, **run_base, **run_id},
+            },
+            "arguments": {"parameters": arguments},
+            "podMetadata": {
+                "labels": {**BASE_LABELS, "app.kubernetes.io/name": "metaflow-task"},
+                "annotations": {**extra, **base, **run_id},
+            },
+            "entrypoint": flow.name,
+            "onExit": ERROR_HOOK_PREFLIGHT,
+            "hooks": {},
+            "templates": dag_templates(flow)
+            + [container_template(ctx, fd, s, package, service_account, params, trigs)
+               for s in steps]
+            + error_hook_templates(ctx, fd, package, service_account),
+        },
+    }
+
+
+def render_flow(ctx: StackContext, fd: FlowDeployment, package: CodePackage,
+                service_account: str) -> ArgoObjects:
+    """Every Argo object of one flow in one namespace (pure, deterministic)."""
+    check_kubernetes_name(fd.argo_template_name, "WorkflowTemplate", fd, DNS1123_SUBDOMAIN_MAX)
+    check_steps(fd)
+    params = parameters(fd)
+    trigs = events.triggers(ctx, fd)
+    cron = events.cron_workflow(ctx, fd)
+    if cron is not None:
+        check_kubernetes_name(cron["metadata"]["name"], "CronWorkflow", fd, CRON_WORKFLOW_NAME_MAX)
+    sensor = events.sensor(ctx, fd, base_annotations(ctx, fd), dict(BASE_LABELS), params, trigs)
+    if sensor is not None:
+        check_kubernetes_name(fd.argo_sensor_name, "Sensor", fd, DNS1123_SUBDOMAIN_MAX)
+    template = workflow_template(ctx, fd, package, service_account, params, trigs)
+    objects = ArgoObjects(template=template, cron=cron, sensor=sensor)
+    for doc in objects.documents():
+        # The namespace tags (DESIGN §3) as annotations: branch names and tokens are not always
+        # valid label values. Metaflow's own annotations keep their values and order.
+        meta = doc["metadata"]
+        meta["annotations"] = {**meta.get("annotations", {}),
+                               **{k: v for k, v in ctx.tags.items()
+                                  if k not in meta.get("annotations", {})}}
+    return objects

@@ -1,0 +1,133 @@
+"""The environment of Argo task pods, in the order Metaflow 2.19.39 writes it (SPEC §4).
+
+Source: ``plugins/argo/argo_workflows.py`` (``_container_templates``,
+``_error_msg_capture_hook_templates``). Values Metaflow reads from the deployer's machine
+(``METAFLOW_S3_ENDPOINT_URL``, python version, git info in ``METAFLOW_VERSION``) are left out or
+fixed; see tests/argo/DIFFERENCES.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flowstacks.model.deployment import FlowDeployment, StackContext
+from flowstacks.model.flow import Step
+from flowstacks.load.code_package import CodePackage
+from flowstacks.render.argo_command import DATASTORE, METADATA, RUN_ID, retry_count
+from flowstacks.render.serialize import metaflow_json
+
+METAFLOW_VERSION = "2.19.39"  # the pinned Metaflow whose runtime contract flowstacks follows
+ARGO_USER = "argo-workflows"
+# metaflow_config defaults flowstacks does not expose as settings
+FETCH_EC2_METADATA = "False"
+# MetaflowPackage: the code package format the task command unpacks
+CODE_METADATA = {"version": 0, "archive_format": "tgz", "mfcontent_version": 1}
+
+# Downward-API values every task reads about its own pod (appended after the plain values).
+FIELD_REFS = (
+    ("METAFLOW_KUBERNETES_NAMESPACE", "metadata.namespace"),
+    ("METAFLOW_KUBERNETES_POD_NAMESPACE", "metadata.namespace"),
+    ("METAFLOW_KUBERNETES_POD_NAME", "metadata.name"),
+    ("METAFLOW_KUBERNETES_POD_ID", "metadata.uid"),
+    ("METAFLOW_KUBERNETES_SERVICE_ACCOUNT_NAME", "spec.serviceAccountName"),
+    ("METAFLOW_KUBERNETES_NODE_IP", "status.hostIP"),
+)
+
+
+def _code(package: CodePackage, service_headers: str) -> dict[str, str]:
+    return {
+        "METAFLOW_CODE_METADATA": metaflow_json(CODE_METADATA),
+        "METAFLOW_CODE_URL": package.url,
+        "METAFLOW_CODE_SHA": package.sha,
+        "METAFLOW_CODE_DS": DATASTORE,
+        "METAFLOW_SERVICE_HEADERS": service_headers,
+        "METAFLOW_USER": ARGO_USER,
+    }
+
+
+def metaflow_version(ctx: StackContext, fd: FlowDeployment) -> str:
+    """``METAFLOW_VERSION``: Metaflow's environment info, without the deployer's python and git
+    details (they would make output depend on the machine that renders it)."""
+    return metaflow_json({
+        "platform": "Linux", "username": ctx.owner, "runtime": "dev",
+        "environment_type": "local", "use_r": False, "metaflow_version": METAFLOW_VERSION,
+        "script": fd.flow.file.rsplit("/", 1)[-1], "flow_name": fd.flow.name,
+        "production_token": ctx.production_token,
+    })
+
+
+def step_env(ctx: StackContext, fd: FlowDeployment, step: Step, package: CodePackage,
+             triggers: list[dict[str, Any]]) -> dict[str, str]:
+    """Plain environment of one step's container: @environment vars first, then Metaflow's."""
+    aws, k8s = ctx.config.aws, ctx.config.kubernetes
+    root = aws.datastore_root
+    env: dict[str, str] = dict(step.environment)
+    env.update(_code(package, ctx.service_headers))
+    env.update({
+        "METAFLOW_DATASTORE_SYSROOT_S3": root,
+        "METAFLOW_DATATOOLS_S3ROOT": f"{root}/data",
+        "METAFLOW_DEFAULT_DATASTORE": DATASTORE,
+        "METAFLOW_DEFAULT_METADATA": METADATA,
+        "METAFLOW_CARD_S3ROOT": f"{root}/mf.cards",
+        "METAFLOW_KUBERNETES_WORKLOAD": "1",
+        "METAFLOW_KUBERNETES_FETCH_EC2_METADATA": FETCH_EC2_METADATA,
+        "METAFLOW_RUNTIME_ENVIRONMENT": "kubernetes",
+        "METAFLOW_OWNER": ctx.owner,
+        # Argo Events: finished tasks publish metaflow.<pfn>.<step> so @trigger_on_finish works.
+        "METAFLOW_ARGO_EVENTS_EVENT": k8s.argo_events_event,
+        "METAFLOW_ARGO_EVENTS_EVENT_BUS": k8s.argo_events_event_bus,
+        "METAFLOW_ARGO_EVENTS_EVENT_SOURCE": k8s.argo_events_event_source,
+        "METAFLOW_ARGO_EVENTS_SERVICE_ACCOUNT": k8s.argo_events_service_account,
+        "METAFLOW_ARGO_EVENTS_WEBHOOK_URL": k8s.argo_events_webhook_url,
+        "METAFLOW_ARGO_EVENTS_WEBHOOK_AUTH": k8s.argo_events_webhook_auth,
+        "METAFLOW_FLOW_FILENAME": fd.flow.file.rsplit("/", 1)[-1],
+        "METAFLOW_FLOW_NAME": fd.flow.name,
+        "METAFLOW_STEP_NAME": step.name,
+        "METAFLOW_RUN_ID": RUN_ID,
+        "METAFLOW_RETRY_COUNT": retry_count(step),
+        "METAFLOW_PRODUCTION_TOKEN": ctx.production_token,
+        "ARGO_WORKFLOW_TEMPLATE": fd.argo_template_name,
+        "ARGO_WORKFLOW_NAME": "{{workflow.name}}",
+        "ARGO_WORKFLOW_NAMESPACE": k8s.namespace,
+        # LocalMetadataProvider.get_runtime_environment("argo-workflows")
+        "METAFLOW_RUNTIME_NAME": ARGO_USER,
+        "USER": ctx.owner,
+    })
+    if aws.s3_endpoint_url:
+        env["METAFLOW_S3_ENDPOINT_URL"] = aws.s3_endpoint_url
+    env["METAFLOW_ARGO_WORKFLOWS_KUBERNETES_SECRETS"] = ""
+    env["METAFLOW_ARGO_WORKFLOWS_ENV_VARS_TO_SKIP"] = ""
+    for trig in triggers:
+        env[f"METAFLOW_ARGO_EVENT_PAYLOAD_{trig['type']}_{trig['sanitized_name']}"] = (
+            "{{workflow.parameters.%s}}" % trig["sanitized_name"])
+    env["METAFLOW_VERSION"] = metaflow_version(ctx, fd)
+    if fd.flow.configs:
+        # Config values travel in the code package; tasks find them under kv.<name> (SPEC §6).
+        env["METAFLOW_FLOW_CONFIG_VALUE"] = metaflow_json(
+            {c.name: f"kv.{c.name}" for c in fd.flow.configs})
+    return env
+
+
+def error_hook_env(ctx: StackContext, package: CodePackage) -> dict[str, str]:
+    """Environment of the exit hook that captures a failed run's error."""
+    env = _code(package, ctx.service_headers)
+    if ctx.config.aws.s3_endpoint_url:
+        env["METAFLOW_S3_ENDPOINT_URL"] = ctx.config.aws.s3_endpoint_url
+    env.update({
+        "METAFLOW_DEFAULT_DATASTORE": DATASTORE,
+        "METAFLOW_DEFAULT_METADATA": METADATA,
+        "METAFLOW_OWNER": ctx.owner,
+        "METAFLOW_WORKFLOW_NAME": "{{workflow.name}}",
+        "METAFLOW_WORKFLOW_NAMESPACE": "{{workflow.namespace}}",
+        "METAFLOW_ARGO_WORKFLOW_FAILURES": "{{workflow.failures}}",
+    })
+    return env
+
+
+def env_list(env: dict[str, str], with_field_refs: bool = True) -> list[dict[str, Any]]:
+    """Kubernetes ``EnvVar`` list: plain values, then the downward-API references."""
+    out: list[dict[str, Any]] = [{"name": k, "value": str(v)} for k, v in env.items()]
+    if with_field_refs:
+        out += [{"name": k, "valueFrom": {"fieldRef": {"fieldPath": path}}}
+                for k, path in FIELD_REFS]
+    return out

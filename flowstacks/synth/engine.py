@@ -1,0 +1,322 @@
+"""``flowstacks synth``: run the real Pulumi program in-process under Pulumi's mock engine.
+
+No Pulumi CLI and no cloud credentials: ``pulumi.runtime`` is configured with a mock monitor that
+records every resource as the provider would receive it and answers with realistic outputs (ARNs
+built from region, account and name). Output is written to a temp dir and moved into place only
+when every stack succeeded.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any, Callable
+
+import pulumi
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.proto import resource_pb2
+from pulumi.runtime.stack import run_in_stack
+from pulumi.runtime.sync_await import _sync_await
+
+from flowstacks.deploy.artifact_sink import ArtifactSink
+from flowstacks.errors import FlowstacksError
+from flowstacks.render.artifact import Artifact
+from flowstacks.render.serialize import compact_json, manifest_json, recorded_json
+from flowstacks.synth.sdk_shortcuts import mock_run_shortcuts
+
+PULUMI_PROJECT = "flowstacks"
+SECRET_MARK = "[secret]"
+
+
+def _arn(service: str, region: str, account: str, resource: str) -> str:
+    return f"arn:aws:{service}:{region}:{account}:{resource}"
+
+
+class RealisticMocks(pulumi.runtime.Mocks):
+    """Mock provider: echoes inputs and adds the ids/ARNs the real provider would compute."""
+
+    def __init__(self, region: str, account: str):
+        self.region = region
+        self.account = account
+
+    def _outputs(self, typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        r, a = self.region, self.account
+        # Like a provider, echo the inputs; large documents (definitions, templates) are left
+        # out: components read only names, ids and ARNs back, and echoing them doubled the cost.
+        out = {k: v for k, v in inputs.items()
+               if isinstance(v, (int, float, bool)) or (isinstance(v, str) and len(v) <= 512)}
+        rid = inputs.get("name") or name
+        if typ == "aws:sfn/stateMachine:StateMachine":
+            out["arn"] = _arn("states", r, a, f"stateMachine:{rid}")
+        elif typ == "aws:iam/role:Role":
+            out["arn"] = f"arn:aws:iam::{a}:role{inputs.get('path', '/')}{rid}"
+        elif typ == "aws:iam/policy:Policy":
+            out["arn"] = f"arn:aws:iam::{a}:policy{inputs.get('path', '/')}{rid}"
+        elif typ == "aws:batch/jobDefinition:JobDefinition":
+            out["arn"] = _arn("batch", r, a, f"job-definition/{rid}:1")
+            out["revision"] = 1
+        elif typ == "aws:cloudwatch/eventRule:EventRule":
+            bus = inputs.get("eventBusName", "default")
+            out["arn"] = _arn("events", r, a, f"rule/{rid}" if bus == "default" else f"rule/{bus}/{rid}")
+        elif typ == "aws:cloudwatch/eventBus:EventBus":
+            out["arn"] = _arn("events", r, a, f"event-bus/{rid}")
+        elif typ == "aws:s3/bucketObjectv2:BucketObjectv2":
+            rid = inputs.get("key", name)
+            out["etag"] = inputs.get("etag", "")
+        elif typ.startswith("kubernetes:"):
+            meta = inputs.get("metadata") or {}
+            rid = f"{meta.get('namespace', 'default')}/{meta.get('name', name)}"
+        elif typ.startswith("aws:"):
+            service = typ.split(":")[1].split("/")[0]
+            out.setdefault("arn", _arn(service, r, a, f"{name}"))
+        out.setdefault("id", rid)
+        return str(rid), out
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict]:
+        return self._outputs(args.typ, args.name, args.inputs)
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list | None]:
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": self.account, "arn": f"arn:aws:iam::{self.account}:user/mock",
+                    "userId": "mock"}, None
+        if args.token == "aws:index/getRegion:getRegion":
+            return {"name": self.region, "id": self.region}, None
+        return {}, None
+
+
+class Recorded:
+    """One registration as the provider received it. The inputs are kept as compact JSON text
+    (a tenth of the memory of the same data as Python objects) and decoded when read."""
+
+    __slots__ = ("type", "name", "inputs_json", "protect", "custom")
+
+    def __init__(self, type: str, name: str, inputs_json: str, protect: bool, custom: bool):
+        self.type, self.name, self.inputs_json = type, name, inputs_json
+        self.protect, self.custom = protect, custom
+
+    @property
+    def inputs(self) -> dict[str, Any]:
+        return json.loads(self.inputs_json)
+
+    def manifest_line(self) -> str:
+        """``compact_json({"inputs", "name", "protect", "type"})`` without decoding the inputs."""
+        return (f'{{"inputs":{self.inputs_json},"name":{compact_json(self.name)},'
+                f'"protect":{"true" if self.protect else "false"},"type":{compact_json(self.type)}}}')
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """The mock monitor, keeping each registration as the provider would receive it.
+
+    Registrations are decoded once, straight from the protobuf ``Struct`` into plain JSON data
+    (:func:`_plain`), instead of through the SDK's general deserializer and a second pass."""
+
+    def __init__(self, mocks: RealisticMocks):
+        super().__init__(mocks)
+        self.recorded: list[Recorded] = []
+        self.stack_outputs: dict[str, Any] = {}
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        if request.type == "pulumi:pulumi:Stack":
+            return super().RegisterResource(request)
+        fields = request.object.fields
+        inputs = {k: _plain(fields[k]) for k in fields if k[:2] != "__"}
+        recorded = recorded_json(inputs)
+        self.recorded.append(Recorded(request.type, request.name, recorded,
+                                      bool(request.protect), bool(request.custom)))
+        if f'"{SECRET_MARK}"' in recorded:  # the provider gets secrets as the SDK decodes them
+            inputs = rpc.deserialize_properties(request.object)
+        # what MockMonitor.RegisterResource does, with the inputs already decoded
+        urn = self.make_urn(request.parent, request.type, request.name)
+        id_, state = self.mocks.new_resource(pulumi.runtime.MockResourceArgs(
+            typ=request.type, name=request.name, inputs=inputs, provider=request.provider,
+            resource_id=request.importId, custom=bool(request.custom)))
+        outputs = _serialize_plain(state)
+        self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, id_, state)
+        return resource_pb2.RegisterResourceResponse(urn=urn, id=id_, object=outputs)
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802
+        if request.urn.split("::")[2] == "pulumi:pulumi:Stack":
+            self.stack_outputs = {k: _plain(v) for k, v in request.outputs.fields.items()}
+        return super().RegisterResourceOutputs(request)
+
+
+def _serialize_plain(state: dict[str, Any]) -> Any:
+    """``rpc.serialize_properties`` of a mock's plain state, run to completion without an event
+    loop. The SDK's own mock monitor uses ``_sync_await``, which gives every executor thread an
+    event loop that is never closed; left to the interpreter's shutdown, such a loop can print
+    "Exception ignored ... Invalid file descriptor" (seen with standard input closed). Plain data
+    never waits on a future; should a state ever hold one, the SDK's way is taken."""
+    coroutine = rpc.serialize_properties(state, {})
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        return done.value
+    coroutine.close()
+    return _sync_await(rpc.serialize_properties(state, {}))
+
+
+def _plain(value: Any) -> Any:
+    """A protobuf ``Value`` as plain JSON data: secrets become ``"[secret]"``, assets their file
+    name (the path is machine-specific), unknowns ``None``, keys starting with ``__`` dropped."""
+    kind = value.WhichOneof("kind")
+    if kind == "string_value":
+        return None if value.string_value == rpc.UNKNOWN else value.string_value
+    if kind == "struct_value":
+        fields = value.struct_value.fields
+        sig = fields.get(rpc._special_sig_key)
+        if sig is not None:
+            sig = sig.string_value
+            if sig == rpc._special_secret_sig:
+                return SECRET_MARK
+            if sig == rpc._special_asset_sig and "path" in fields:
+                return {"fileAsset": PurePosixPath(fields["path"].string_value).name}
+            if sig == rpc._special_resource_sig:
+                return fields["urn"].string_value
+        # not fields.items(): a protobuf map's is collections.abc's generator (slower by a fifth)
+        return {k: _plain(fields[k]) for k in fields if k[:2] != "__"}
+    if kind == "list_value":
+        return [_plain(v) for v in value.list_value.values]
+    if kind == "number_value":
+        number = value.number_value
+        return int(number) if number.is_integer() else number
+    if kind == "bool_value":
+        return value.bool_value
+    return None
+
+
+@dataclass
+class StackResult:
+    stack: str
+    project: str
+    resources: list[Recorded]
+    outputs: dict[str, Any]
+    artifacts: list[Artifact] = field(default_factory=list)
+
+    def summary(self) -> "StackResult":
+        """The same result without the recorded inputs and artifact contents (for reports)."""
+        return StackResult(self.stack, self.project,
+                           [Recorded(r.type, r.name, "{}", r.protect, r.custom) for r in self.resources],
+                           self.outputs, [Artifact(a.path, "", a.written) for a in self.artifacts])
+
+    def _custom_sorted(self) -> list[Recorded]:
+        return sorted((r for r in self.resources if r.custom), key=lambda r: (r.type, r.name))
+
+    def manifest(self) -> dict[str, Any]:
+        """``{"stack", "project", "outputs", "resources": [{"type", "name", "inputs",
+        "protect"}]}``, custom resources only, sorted by type and name."""
+        return {
+            "stack": self.stack,
+            "project": self.project,
+            "outputs": self.outputs,
+            "resources": [
+                {"type": r.type, "name": r.name, "inputs": r.inputs, "protect": r.protect}
+                for r in self._custom_sorted()
+            ],
+        }
+
+    def manifest_text(self) -> str:
+        """:meth:`manifest` as written to ``manifest.json`` (one resource per line)."""
+        head = {"stack": self.stack, "project": self.project, "outputs": self.outputs}
+        return manifest_json(head, [r.manifest_line() for r in self._custom_sorted()])
+
+
+def run_program(stack: str, program: Callable[[], Any], region: str = "us-east-1",
+                account: str = "123456789012", config: dict[str, str] | None = None,
+                project: str = PULUMI_PROJECT, secret_keys: list[str] | None = None,
+                mocks: RealisticMocks | None = None) -> tuple[Any, RecordingMonitor]:
+    """Run ``program`` as the Pulumi program of ``stack`` under the recording mocks."""
+    monitor = RecordingMonitor(mocks or RealisticMocks(region, account))
+    pulumi_settings.ROOT.set(None)
+    pulumi_mocks.set_mocks(monitor.mocks, project=project, stack=stack, preview=True,
+                           monitor=monitor)
+    pulumi_settings.ROOT.set(None)  # run_in_stack creates the root Stack that collects exports
+    qualify = lambda k: k if ":" in k else f"{PULUMI_PROJECT}:{k}"  # noqa: E731
+    pulumi.runtime.set_all_config({qualify(k): v for k, v in (config or {}).items()},
+                                  [qualify(k) for k in secret_keys or []])
+    box: dict[str, Any] = {}
+
+    async def body() -> None:  # the program may be asynchronous (flowstacks' is)
+        result = program()
+        box["result"] = await result if inspect.isawaitable(result) else result
+
+    with mock_run_shortcuts():
+        _sync_await(run_in_stack(body))
+    return box.get("result"), monitor
+
+
+def stack_config(project_dir: Path, stack: str, orchestrator: str | None) -> dict[str, str]:
+    """The Pulumi config the real CLI would give the program: the stack file's ``config:`` plus
+    the project folder and orchestrator override."""
+    from flowstacks.load.stackfiles import read_stack_config
+
+    config = {}
+    for k, v in read_stack_config(project_dir, stack).items():
+        # `secure:` values are encrypted by the Pulumi CLI; offline they stay an opaque secret
+        config[k] = SECRET_MARK if isinstance(v, dict) and "secure" in v else (
+            v if isinstance(v, str) else compact_json(v))
+    config[f"{PULUMI_PROJECT}:projectDir"] = str(project_dir)
+    config[f"{PULUMI_PROJECT}:orchestrator"] = orchestrator or ""
+    config[f"{PULUMI_PROJECT}:offline"] = "true"  # the mock engine reads no asset files
+    return config
+
+
+def synth_stack(project_dir: Path, stack: str, orchestrator: str | None = None,
+                artifact_dir: Path | None = None) -> StackResult:
+    """Run the program for one stack and collect resources, exports and artifacts (written
+    into ``artifact_dir`` as they are made when given, else kept in memory)."""
+    from flowstacks.model.config import ProjectConfig
+    from flowstacks.deploy.program import main
+    from flowstacks.load.project import load_config
+
+    # the mock provider needs region and account first; flows are read by the program itself
+    aws = (load_config(Path(project_dir)) or ProjectConfig()).aws
+    config = stack_config(project_dir, stack, orchestrator)
+    if artifact_dir is not None:
+        config[f"{PULUMI_PROJECT}:artifactDir"] = str(artifact_dir)
+    artifacts, monitor = run_program(stack, main, aws.region, aws.account_id, config,
+                                     secret_keys=[k for k, v in config.items() if v == SECRET_MARK])
+    return StackResult(stack=stack, project=monitor.stack_outputs["project"], resources=monitor.recorded,
+                       outputs=monitor.stack_outputs, artifacts=list(artifacts or []))
+
+
+def write_stack(result: StackResult, folder: Path) -> None:
+    """``manifest.json`` and the artifacts not written yet."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "manifest.json").write_text(result.manifest_text(), encoding="utf-8")
+    ArtifactSink(folder).extend(art for art in result.artifacts if not art.written)
+
+
+def synth(project_dir: Path, stacks: list[str], out: Path, orchestrator: str | None = None,
+          on_stack: Callable[[str], None] | None = None) -> list[StackResult]:
+    """Synthesize ``stacks`` into ``out/<stack>/``; all or nothing."""
+    out = Path(out)
+    try:
+        if out.exists() and not out.is_dir():
+            raise NotADirectoryError(20, "exists and is not a folder")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    except OSError as exc:
+        raise FlowstacksError(f"cannot write {out}: {exc.strerror}", where="--out") from None
+    results = []
+    try:
+        for stack in stacks:
+            result = synth_stack(Path(project_dir), stack, orchestrator, staging / stack)
+            write_stack(result, staging / stack)
+            results.append(result.summary())  # what is written need not stay in memory
+            if on_stack:
+                on_stack(stack)
+        out.mkdir(exist_ok=True)
+        for stack in stacks:
+            final = out / stack
+            if final.exists():
+                shutil.rmtree(final)
+            (staging / stack).rename(final)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return results
