@@ -19,11 +19,10 @@ from flowstacks.errors import FlowstacksError, MetaflowRuleError
 from flowstacks.model.config import ORCHESTRATORS, ProjectConfig
 from flowstacks.model.deployment import FlowDeployment, StackContext
 from flowstacks.model.flow import Flow
-from flowstacks.naming import deploy_names
-from flowstacks.naming.deployers import production_token, token_prefix
+from flowstacks.naming import NamingSettings, deploy_names, namespace_token
 from flowstacks.naming.limits import name_problems, orchestrator_names
 from flowstacks.naming.project import resolve_namespace
-from flowstacks.naming.stacks import parse_stack
+from flowstacks.naming.stacks import StackNamespace, parse_stack
 
 CONFIG_FILE = f"flowspecs/{flow_reader.CONFIG_MODULE}"
 
@@ -90,13 +89,17 @@ def check_names(deployments: list[FlowDeployment], orchestrator: str, stack: str
 
 @dataclass
 class ProjectDir:
-    """A project folder: ``flowspecs/`` (flows + optional config) and ``stacks/``."""
+    """A project folder: ``flowspecs/`` (flows + optional config) and ``stacks/``.
+
+    Build one per process and pass it on: it executes the config once, reads each flow once and
+    parses each stack name once, however many stacks and commands use it."""
 
     root: Path
     orchestrator_override: str | None = None
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)
+        self._namespaces: dict[str, StackNamespace] = {}
         if self.orchestrator_override and self.orchestrator_override not in ORCHESTRATORS:
             raise FlowstacksError(
                 f"unknown orchestrator '{self.orchestrator_override}'",
@@ -161,8 +164,14 @@ class ProjectDir:
         """The stacks of the config's matrix (``--all``)."""
         return [s.name for s in self.config.stacks]
 
+    def namespace(self, stack: str) -> StackNamespace:
+        """``stack`` parsed (once); a name Metaflow would not produce fails with its message."""
+        if stack not in self._namespaces:
+            self._namespaces[stack] = parse_stack(stack)
+        return self._namespaces[stack]
+
     def orchestrator(self, stack: str) -> str:
-        return self.orchestrator_override or self.config.orchestrator_for(stack)
+        return self.orchestrator_override or self.config.orchestrator_for(self.namespace(stack))
 
     def _flow_for_stack(self, base: Flow, stack: str) -> Flow:
         files = self.config.config_files(stack, base.name)
@@ -185,7 +194,7 @@ class ProjectDir:
 
         ``token_index`` is the production token candidate in force (0 = Metaflow's first token;
         ``flowstacks token rotate`` records a later one in the stack's Pulumi config)."""
-        ns = parse_stack(stack)
+        ns = self.namespace(stack)
         config = self.config
         spec = config.stack(stack)
         if ns.kind != "user" and spec is None and self.has_config:
@@ -195,6 +204,9 @@ class ProjectDir:
                 where=f"{CONFIG_FILE}: stacks", hint=f"add StackSpec(name='{stack}') to the config")
         project = self.project_name
         owner = ns.user if ns.kind == "user" else config.owner
+        settings = NamingSettings(config.aws.state_machine_prefix, token_index)
+        # every flow of the namespace shares its token: computed once for the stack
+        token = namespace_token(project, ns.branch_name, token_index)
         deployments = []
         for base in self.default_flows:
             if spec and spec.flows is not None and base.name not in spec.flows:
@@ -218,14 +230,13 @@ class ProjectDir:
                 flow=flow, project_name=pns.project_name, branch_name=pns.branch_name,
                 is_production=pns.is_production, is_user_branch=pns.is_user_branch,
                 cli_branch=pns.cli_branch, cli_production=pns.cli_production,
-                names=deploy_names(pns, config.aws.state_machine_prefix, token_index),
+                names=deploy_names(pns, settings, token),
             ))
         orchestrator = self.orchestrator(stack)
         check_names(deployments, orchestrator, stack)
-        prefix = token_prefix(project, ns.branch_name)
         return StackContext(
             stack=stack, kind=ns.kind, project_name=project, branch_name=ns.branch_name,
-            orchestrator=orchestrator, owner=owner or "", token_prefix=prefix,
-            token_index=token_index, production_token=production_token(prefix, token_index),
-            protect=config.protect(stack), config=config, flows=tuple(deployments),
+            orchestrator=orchestrator, owner=owner or "", token_prefix=token.prefix,
+            token_index=token.index, production_token=token.token,
+            protect=config.protect(ns), config=config, flows=tuple(deployments),
         )

@@ -23,6 +23,8 @@ _S3_URL_RE = re.compile(r"^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/.*)?$")
 
 
 class Model(BaseModel):
+    """Frozen, and unknown fields are errors (a typo in the config must not pass silently)."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
@@ -207,17 +209,19 @@ class ProjectConfig(Model):
     def stack(self, name: str) -> StackSpec | None:
         return next((s for s in self.stacks if s.name == name), None)
 
-    def orchestrator_for(self, stack: str) -> str:
-        spec = self.stack(stack)
+    def orchestrator_for(self, ns: StackNamespace) -> str:
+        """The backend of a stack: its own choice, else its namespace class's."""
+        spec = self.stack(ns.stack)
         if spec and spec.orchestrator:
             return spec.orchestrator
-        return getattr(self.orchestrators, parse_stack(stack).kind)
+        return getattr(self.orchestrators, ns.kind)
 
-    def protect(self, stack: str) -> bool:
-        spec = self.stack(stack)
+    def protect(self, ns: StackNamespace) -> bool:
+        """Whether a stack's resources are protected: its own choice, else prod stacks."""
+        spec = self.stack(ns.stack)
         if spec and spec.protect is not None:
             return spec.protect
-        return self.protect_prod and parse_stack(stack).kind == "prod"
+        return self.protect_prod and ns.kind == "prod"
 
     def config_files(self, stack: str, flow: str) -> dict[str, str]:
         """Config name -> file for one flow in one stack (stack-wide, then per flow, win last)."""
