@@ -13,6 +13,7 @@ from flowstacks.deploy.components.deployer import DeployerRole
 from flowstacks.deploy.components.secrets import secret_inputs
 from flowstacks.iam.deployer import deployer_role
 from flowstacks.model.deployment import StackContext, secret_placeholder
+from flowstacks.policy.check import NAMING_OUTPUT
 from flowstacks.load.project import ProjectDir
 from flowstacks.render.artifact import Artifact
 from flowstacks.render.serialize import metaflow_json
@@ -42,6 +43,9 @@ async def deploy(project_dir: Path | str, stack: str, orchestrator: str | None =
     pulumi.export("namespace", ctx.namespace)
     pulumi.export("production_token", ctx.production_token)
     pulumi.export("orchestrator", ctx.orchestrator)
+    naming = ctx.naming.exported()
+    if naming:  # the rules need the settings that change names; Metaflow's defaults need none
+        pulumi.export(NAMING_OUTPUT, naming)
     pulumi.export("flows", {
         f.flow.name: {
             "orchestrator_object": result.objects.get(f.flow.name),

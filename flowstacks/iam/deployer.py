@@ -15,18 +15,9 @@ from typing import Any
 
 from flowstacks.iam.documents import RoleDocument, policy, role_name, statement
 from flowstacks.model.deployment import StackContext
+from flowstacks.naming.namespace import eventbridge_namespace_prefix, sfn_namespace_prefix
 
 PURPOSE = "deployer"
-
-
-def _states_prefix(ctx: StackContext) -> str:
-    """Every state machine of the namespace starts with this (also hashed ones: the cut is at 60
-    characters, the prefix is kept whole when it is shorter, SPEC §2.1)."""
-    prefix = ctx.config.aws.state_machine_prefix
-    head = f"{ctx.project_name}.{ctx.branch_name}."
-    if prefix and not head.startswith(prefix):
-        head = f"{prefix}_{head}"
-    return head[:60]
 
 
 def _tag_condition(ctx: StackContext, key: str, operator: str = "StringEquals") -> dict[str, Any]:
@@ -86,8 +77,11 @@ def deployer_statements(ctx: StackContext) -> list[dict[str, Any]]:
         # Name globs cannot stop at a dot: `<project>.prod.*` also matches `<project>.prod.staging.*`.
         # So changes to existing objects are bound by the namespace tag, creation by the tag the
         # request carries; the name prefix narrows both further.
-        machines = f"arn:aws:states:{region}:{account}:stateMachine:{_states_prefix(ctx)}*"
-        rules = f"arn:aws:events:{region}:{account}:rule/{_states_prefix(ctx)[:47]}*"
+        prefix = ctx.naming.state_machine_prefix
+        machines = (f"arn:aws:states:{region}:{account}:stateMachine:"
+                    f"{sfn_namespace_prefix(ctx.project_name, ctx.branch_name, prefix)}*")
+        rules = (f"arn:aws:events:{region}:{account}:rule/"
+                 f"{eventbridge_namespace_prefix(ctx.project_name, ctx.branch_name, prefix)}*")
         sts += [
             statement("CreateStateMachines", ["states:CreateStateMachine"], [machines],
                       _tag_condition(ctx, "aws:RequestTag")),

@@ -52,19 +52,28 @@ def _kept_part(name: str) -> tuple[str, bool]:
 
 def sfn_name_in_namespace(name: str, branch_name: str, prefix: str | None = None) -> bool:
     """Whether ``name`` is one Metaflow gives a flow of namespace ``branch_name``:
-    ``[PREFIX_]<project>.<branch_name>.<rest without dots>`` (any project), or, for a hashed
-    name, what it keeps is the start of one. ``name`` may be a state machine or EventBridge
-    rule name, or the name part of an IAM ARN pattern (a trailing ``*``: the literal part must
-    reach the end of the branch, unless it is exactly as long as a cut)."""
+    ``[PREFIX_]<project>.<branch_name>.<rest without dots>`` (any project). ``name`` may be a
+    state machine or EventBridge rule name, or the name part of an IAM ARN pattern (a trailing
+    ``*``: the literal part must reach the end of the branch, unless it is exactly as long as a
+    cut). A hashed name shows only its start: it belongs when that start can begin a name of the
+    namespace (it may begin names of other namespaces too, where the cut falls before the end
+    of the branch; the namespace tags tell those apart)."""
     literal = name.rstrip("*")
     if literal != name:
         kept, whole = literal, len(literal) not in (keep for keep, _ in _CUTS)
     else:
         kept, whole = _kept_part(name)
-    if prefix and kept.startswith(prefix + "_"):
-        kept = kept[len(prefix) + 1:]
+    if prefix:
+        head = prefix + "_"
+        if not whole and len(kept) <= len(head):
+            return head.startswith(kept)  # cut inside the prefix
+        if kept.startswith(head):
+            kept = kept[len(head):]
     project, dot, rest = kept.partition(".")
-    if not dot or not PROJECT_NAME.fullmatch(project):
+    if not dot:
+        # only a cut name may end inside its project
+        return not whole and (not kept or PROJECT_NAME.fullmatch(kept) is not None)
+    if not PROJECT_NAME.fullmatch(project):
         return False
     expected = branch_name + "."
     # flow class names have no dots, so exactly the branch precedes the last part
