@@ -39,21 +39,20 @@ def synth(
     project_dir: ProjectDirOpt = Path("."),
 ) -> None:
     """Run the Pulumi program under Pulumi's mock engine and write OUT/<stack>/."""
-    from flowstacks.naming.stacks import parse_stack
     from flowstacks.load.project import ProjectDir
     from flowstacks.synth.engine import synth as run_synth
 
-    project = ProjectDir(project_dir, orchestrator)
+    project = ProjectDir(project_dir, orchestrator)  # config and flows read once, for all stacks
     stacks = list(stack or [])
     if all_stacks:
         stacks += [s for s in project.stacks() if s not in stacks]
     if not stacks:
         raise FlowstacksError("name at least one --stack, or --all", where="flowstacks synth")
     for name in stacks:
-        parse_stack(name)
-    project.default_flows  # noqa: B018 - read flows and config once, before any output
+        project.namespace(name)  # a bad stack name fails before any output
+    project.default_flows  # noqa: B018 - read flows and config, before any output
     if quiet:
-        run_synth(project_dir, stacks, out, orchestrator)
+        run_synth(project, stacks, out, orchestrator)
         return
     from rich.console import Console
     from rich.progress import Progress
@@ -61,7 +60,7 @@ def synth(
     console = Console(stderr=True)
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("synthesizing", total=len(stacks))
-        results = run_synth(project_dir, stacks, out, orchestrator,
+        results = run_synth(project, stacks, out, orchestrator,
                             on_stack=lambda s: progress.advance(task))
     for result in results:
         custom = sum(1 for r in result.resources if r.custom)
@@ -101,7 +100,7 @@ def check(
         project = ProjectDir(project_dir, orchestrator)
         if all_stacks:
             stacks += [s for s in project.stacks() if s not in stacks]
-        manifests += [synth_stack(project_dir, s, orchestrator).manifest() for s in stacks]
+        manifests += [synth_stack(project, s, orchestrator).manifest() for s in stacks]
     if not manifests:
         raise FlowstacksError("name --stack, --all or --plan", where="flowstacks check")
     mandatory = 0
