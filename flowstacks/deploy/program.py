@@ -54,11 +54,10 @@ async def deploy(options: StackOptions) -> list[Artifact]:
     ctx = options.context
     result = await backend(ctx.orchestrator).deploy_stack(options)
     document = deployer_role(ctx)
-    # created by the stack's bootstrap run (an admin's first `pulumi up`); the component was
-    # named "deployer" before it was named like its role
-    deployer = NamespaceRole("deployer-role", RoleArgs(
-        document, inline_policies=True, pulumi_type=DEPLOYER_ROLE),
-        pulumi.ResourceOptions(protect=ctx.protect, aliases=[pulumi.Alias(name="deployer")]))
+    # created by the stack's bootstrap run (an admin's first `pulumi up`)
+    deployer = NamespaceRole("deployer", RoleArgs(
+        document, inline_policies=True, pulumi_type=DEPLOYER_ROLE, resource_name="deployer-role"),
+        pulumi.ResourceOptions(protect=ctx.protect))
     export_outputs(ctx, result, deployer)
     add_role(options, result, document)
     options.artifacts.append(render_summary(ctx, result.roles))

@@ -1,4 +1,5 @@
-"""Names each Metaflow deployer gives a ``@project`` flow (SPEC §2), and production tokens (SPEC §3).
+"""Names each Metaflow deployer gives a ``@project`` flow (docs/metaflow-contract.md#names), and
+production tokens (docs/metaflow-contract.md#tokens).
 
 One function per target constraint; every limit and pattern is a named constant with its source
 in metaflow 2.19.39.
@@ -74,7 +75,7 @@ def _head_tail(text: str, budget: int) -> str:
 
 
 def argo_workflow_template_name(project: str, branch_name: str, flow_name: str) -> str:
-    """WorkflowTemplate name (v2 budget algorithm). Can reach 47 characters (SPEC §2.2)."""
+    """WorkflowTemplate name (v2 budget algorithm). Can reach 47 characters (docs/metaflow-contract.md#names)."""
     name = f"{project}.{branch_name}.{flow_name}"
     if len(name) > ARGO_NAME_LIMIT:
         digest = b32sha1(name)[:ARGO_HASH_LEN].lower()
@@ -132,7 +133,7 @@ MSG_TOKEN_SEQUENCE = (
 
 
 def token_prefix(project: str, branch_name: str) -> str:
-    """``mfprj-`` + 16 hash characters of ``<project>.<branch_name>``, lowercased (SPEC §3.1)."""
+    """``mfprj-`` + 16 hash characters of ``<project>.<branch_name>``, lowercased (docs/metaflow-contract.md#tokens)."""
     return ("mfprj-" + b32sha1(f"{project}.{branch_name}")[:TOKEN_PREFIX_HASH_LEN]).lower()
 
 

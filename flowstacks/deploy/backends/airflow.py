@@ -11,7 +11,9 @@ from dataclasses import dataclass
 
 import pulumi
 
-from flowstacks.deploy.backends import BackendResult, FlowBatches, FlowRender, add_role, flow_renders
+from flowstacks.deploy.backends import (
+    BackendResult, FlowBatches, FlowRender, add_role, flow_renders,
+)
 from flowstacks.deploy.components.airflow_dag import AirflowDag, AirflowDagArgs
 from flowstacks.deploy.components.airflow_tasks import AirflowTaskIdentity
 from flowstacks.deploy.components.code_package import CodePackageArgs, CodePackageObject
@@ -43,10 +45,8 @@ async def deploy_stack(options: StackOptions) -> BackendResult:
         rendered.append(RenderedDag(flow, artifact.content))
     role = task_role(ctx)
     protected = pulumi.ResourceOptions(protect=ctx.protect)
-    former = f"{ctx.stack}-airflow-tasks"
-    AirflowTaskIdentity(role.name, TaskIdentityArgs(
-        role, service_account_name(ctx), airflow.namespace, former),
-        pulumi.ResourceOptions(protect=ctx.protect, aliases=[pulumi.Alias(name=former)]))
+    AirflowTaskIdentity(f"{ctx.stack}-airflow-tasks", TaskIdentityArgs(
+        role, service_account_name(ctx), airflow.namespace), protected)
     add_role(options, result, role)
     batches = FlowBatches()
     while rendered:  # each flow's rendering is released as it is created

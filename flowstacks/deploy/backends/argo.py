@@ -15,7 +15,9 @@ from dataclasses import dataclass
 
 import pulumi
 
-from flowstacks.deploy.backends import BackendResult, FlowBatches, FlowRender, add_role, flow_renders
+from flowstacks.deploy.backends import (
+    BackendResult, FlowBatches, FlowRender, add_role, flow_renders,
+)
 from flowstacks.deploy.components.argo_flow import ArgoFlow, ArgoFlowArgs
 from flowstacks.deploy.components.argo_identity import ArgoTaskIdentity
 from flowstacks.deploy.components.code_package import CodePackageArgs, CodePackageObject
@@ -51,9 +53,8 @@ async def deploy_stack(options: StackOptions) -> BackendResult:
             [objects.template, objects.cron, objects.sensor])))
     role = irsa_role(ctx, service_account, namespace)
     protected = pulumi.ResourceOptions(protect=ctx.protect)
-    former = f"{ctx.stack}-argo-tasks"
-    ArgoTaskIdentity(role.name, TaskIdentityArgs(role, service_account, namespace, former),
-                     pulumi.ResourceOptions(protect=ctx.protect, aliases=[pulumi.Alias(name=former)]))
+    ArgoTaskIdentity(f"{ctx.stack}-argo-tasks", TaskIdentityArgs(role, service_account, namespace),
+                     protected)
     add_role(options, result, role)
     batches = FlowBatches()
     while rendered:  # each flow's rendering is released as it is created

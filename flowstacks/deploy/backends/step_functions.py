@@ -11,7 +11,9 @@ from dataclasses import dataclass
 
 import pulumi
 
-from flowstacks.deploy.backends import BackendResult, FlowBatches, FlowRender, add_role, flow_renders
+from flowstacks.deploy.backends import (
+    BackendResult, FlowBatches, FlowRender, add_role, flow_renders,
+)
 from flowstacks.deploy.components.code_package import CodePackageArgs, CodePackageObject
 from flowstacks.deploy.components.role import NamespaceRole, RoleArgs
 from flowstacks.deploy.components.sfn_batch import JobDefinitions, JobDefinitionsArgs

@@ -10,12 +10,12 @@ from flowstacks.deploy.components.role import (
 
 
 class AirflowTaskIdentity(pulumi.ComponentResource):
-    """The pods' service account, bound to the role through IRSA (named like the role)."""
+    """The pods' service account, bound to the role (``<name>-irsa``) through IRSA."""
 
     def __init__(self, name: str, args: TaskIdentityArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("flowstacks:airflow:TaskIdentity", name, None, opts)
-        self.identity = NamespaceRole(name, RoleArgs(
+        self.identity = NamespaceRole(f"{name}-irsa", RoleArgs(
             args.role, service_account=ServiceAccountArgs(args.service_account, args.namespace, "sa"),
-            pulumi_type=IRSA_ROLE), pulumi.ResourceOptions(parent=self, aliases=args.aliases("-irsa")))
+            pulumi_type=IRSA_ROLE, resource_name=args.role.name), pulumi.ResourceOptions(parent=self))
         self.register_outputs({"role_arn": self.identity.arn,
                                "service_account": args.service_account})

@@ -12,24 +12,26 @@ from flowstacks.render.argo import EXECUTOR_RULES
 
 
 class ArgoTaskIdentity(pulumi.ComponentResource):
-    """The role as rendered (trust admits exactly the service account), the service account,
-    annotated with the role ARN so that EKS hands its credentials to the pods, and the namespace
-    Role + RoleBinding (``<name>-argo-executor``) Argo's executor needs to report task outputs."""
+    """The role as rendered (``<name>-irsa``; trust admits exactly the service account), the
+    service account, annotated with the role ARN so that EKS hands its credentials to the pods,
+    and the namespace Role + RoleBinding Argo's executor needs to report task outputs (named
+    ``<role>-argo-executor``, as existing stacks have them)."""
 
     def __init__(self, name: str, args: TaskIdentityArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("flowstacks:argo:TaskIdentity", name, None, opts)
         sa = args.service_account
-        self.identity = NamespaceRole(name, RoleArgs(
+        self.identity = NamespaceRole(f"{name}-irsa", RoleArgs(
             args.role, service_account=ServiceAccountArgs(sa, args.namespace, "argo-sa"),
-            pulumi_type=IRSA_ROLE), pulumi.ResourceOptions(parent=self, aliases=args.aliases("-irsa")))
+            pulumi_type=IRSA_ROLE, resource_name=args.role.name), pulumi.ResourceOptions(parent=self))
         rbac_meta = k8s.meta.v1.ObjectMetaArgs(
             name=f"{sa}-executor", namespace=args.namespace, labels=MANAGED_BY,
             annotations=args.role.tags)
+        executor = f"{args.role.name}-argo-executor"
         self.executor_role = k8s.rbac.v1.Role(
-            f"{name}-argo-executor", metadata=rbac_meta, rules=EXECUTOR_RULES,
+            executor, metadata=rbac_meta, rules=EXECUTOR_RULES,
             opts=pulumi.ResourceOptions(parent=self))
         self.executor_binding = k8s.rbac.v1.RoleBinding(
-            f"{name}-argo-executor", metadata=rbac_meta,
+            executor, metadata=rbac_meta,
             role_ref=k8s.rbac.v1.RoleRefArgs(api_group="rbac.authorization.k8s.io", kind="Role",
                                              name=f"{sa}-executor"),
             subjects=[k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name=sa,

@@ -41,15 +41,21 @@ class RoleArgs:
     inline_policies: bool = False
     service_account: ServiceAccountArgs | None = None
     pulumi_type: str = NAMESPACE_ROLE
+    # The logical name of the role resource and the stem of its policies' and service
+    # account's: the component's name, unless existing stacks named them otherwise (logical
+    # names are part of URNs: the IRSA role is named like its IAM role, the deployer's role
+    # "<component>-role").
+    resource_name: str | None = None
 
 
 class NamespaceRole(pulumi.ComponentResource):
-    """The role (logical name: the component's), its policies (``<name>-<policy>``) and, for
-    IRSA, the service account (``<name>-<suffix>``) annotated with the role's ARN so that EKS
-    hands its credentials to the pods."""
+    """The role (logical name ``<name>``: the component's, or ``args.resource_name``), its
+    policies (``<name>-<policy>``) and, for IRSA, the service account (``<name>-<suffix>``)
+    annotated with the role's ARN so that EKS hands its credentials to the pods."""
 
     def __init__(self, name: str, args: RoleArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(args.pulumi_type, name, None, opts)
+        name = args.resource_name or name
         child = pulumi.ResourceOptions(parent=self)
         document = args.document
         policies = sorted(document.policies.items())
@@ -87,9 +93,3 @@ class TaskIdentityArgs:
     role: RoleDocument
     service_account: str
     namespace: str
-    # The component's name before components were named after their role: an alias, so that
-    # existing stacks rename the component (and its IRSA part, "<former>-irsa") in place.
-    former_name: str | None = None
-
-    def aliases(self, suffix: str = "") -> list[pulumi.Alias]:
-        return [pulumi.Alias(name=self.former_name + suffix)] if self.former_name else []
