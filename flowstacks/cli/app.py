@@ -143,26 +143,37 @@ def stack_init(
     write: Annotated[bool, typer.Option("--write", help="also write stacks/Pulumi.<stack>.yaml")] = False,
     project_dir: ProjectDirOpt = Path("."),
 ) -> None:
-    """Print your own stack, user.<name>, with <name> resolved the way Metaflow resolves it."""
+    """Print your own stack, user.<name>, with <name> resolved the way Metaflow resolves it (a name
+    Pulumi would refuse gets a Pulumi-valid stack name; the Metaflow user is then recorded in the stack
+    file, flowstacks:metaflowUser, so the namespace stays Metaflow's)."""
+    import shlex
+
     from flowstacks.load.metaflow_env import read_metaflow_env
+    from flowstacks.load.stackfiles import USER_KEY, edit_stack_file, stack_file
     from flowstacks.naming.project import resolve_username
-    from flowstacks.naming.stacks import stack_for
+    from flowstacks.naming.pulumi_stacks import developer_stack, needs_recorded_user
 
     mfenv = read_metaflow_env()
     user = resolve_username(mfenv.env, mfenv.local_config, mfenv.global_config)
     owner = mfenv.env.get("METAFLOW_OWNER")
-    name = stack_for(None, False, owner if owner is not None else user)
-    typer.echo(name)
+    metaflow_user = owner if owner is not None else user
+    name = developer_stack(metaflow_user or "")
+    quoted = shlex.quote(name)
+    typer.echo(quoted)
+    recorded = needs_recorded_user(metaflow_user or "")
+    if recorded:
+        _err(f"Metaflow namespace: user.{metaflow_user} (Pulumi stack names allow only [A-Za-z0-9_.-], "
+             f"at most 100 characters; the stack file records {USER_KEY})")
     if write:
-        target = project_dir / "stacks" / f"Pulumi.{name}.yaml"
+        target = stack_file(project_dir, name)
         if target.exists():
             raise FlowstacksError("already exists", where=str(target))
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text("# a developer's own namespace; no settings needed\nconfig: {}\n",
-                          encoding="utf-8")
-        _err(f"wrote {target}; next: pulumi stack init {name} && pulumi up")
+        edit_stack_file(project_dir, name, {USER_KEY: metaflow_user} if recorded else {})
+        _err(f"wrote {target}; next: pulumi stack init {quoted} && pulumi up -s {quoted}")
+    elif recorded:
+        _err(f"next: flowstacks stack init --write (records the Metaflow user), then pulumi stack init {quoted}")
     else:
-        _err(f"next: pulumi stack init {name} && pulumi preview")
+        _err(f"next: pulumi stack init {quoted} && pulumi preview -s {quoted}")
 
 
 @stacks_app.command("sync")
