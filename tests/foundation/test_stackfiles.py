@@ -91,7 +91,7 @@ def test_sync_writes_a_file_pulumi_reads(tmp_path):
     import yaml
 
     written = (root / "stacks" / "Pulumi.test.feature_x.yaml").read_text()
-    assert written.startswith("# Metaflow namespace test.feature_x")
+    assert written.startswith("# Pulumi stack test.feature_x ")
     assert yaml.safe_load(written) == {"config": {}}
 
 
