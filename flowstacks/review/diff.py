@@ -129,6 +129,11 @@ def _keyed(manifest: dict[str, Any], ctx: StackContext) -> dict[str, dict[str, A
     return out
 
 
+def _config_values(flow: Any) -> list[tuple[Any, ...]]:
+    """What a flow's Configs hold, not where the files are (two checkouts differ there)."""
+    return [(c.name, c.value, c.plain) for c in flow.configs]
+
+
 def flow_notes(base: StackContext, head: StackContext) -> dict[str, list[str]]:
     """Changes read from the flows themselves (what a reviewer asks first)."""
     notes: dict[str, list[str]] = {}
@@ -149,7 +154,7 @@ def flow_notes(base: StackContext, head: StackContext) -> dict[str, list[str]]:
         hsched = h[name].schedule.aws_expression if h[name].schedule else None
         if bsched != hsched:
             n.append(f"schedule changed: {bsched} -> {hsched}")
-        if b[name].configs != h[name].configs:
+        if _config_values(b[name]) != _config_values(h[name]):
             n.append("Config values differ")
     if base.orchestrator != head.orchestrator:
         notes.setdefault(STACK_WIDE, []).append(
