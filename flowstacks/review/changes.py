@@ -88,24 +88,28 @@ class ChangePlan:
         return ([f"pulumi state unprotect -s {stack} {_quote(urn)}" for urn in urns]
                 + [f"pulumi up -s {stack}"])
 
-    def blocked_report(self) -> list[str]:
-        """What stops the deployment and how to proceed, as lines of text (empty if nothing)."""
+    def blocked_report(self, detail: bool = True) -> list[str]:
+        """What stops the deployment and how to proceed, as lines of text (empty if nothing).
+        Without ``detail`` (a size-limited comment): one line per change, and only the commands
+        of the deletions (what cannot be done from the program)."""
         if not self.blocked:
             return []
         lines = [f"BLOCKED: `pulumi up -s {self.stack}` would fail: {len(self.blocked)} change(s) "
                  "replace or delete a protected resource."]
         for c in self.blocked:
             lines.append(f"  {c.action} {c.type} {c.name}")
-            lines.append(f"      {c.urn}")
-            if c.action == "replace":
-                lines.append(f"      {c.why()}")
+            if detail:
+                lines.append(f"      {c.urn}")
+                if c.action == "replace":
+                    lines.append(f"      {c.why()}")
         replaced = [c for c in self.blocked if c.action == "replace"]
         if replaced:
             lines.append("A replacement deletes the deployed object and creates a new one; Pulumi "
                          "refuses it while the object is protected. If that is intended, unprotect "
-                         "it first:")
-            lines += [f"  pulumi state unprotect -s {shlex.quote(self.stack)} {_quote(c.urn)}"
-                      for c in replaced]
+                         "it first" + (":" if detail else " (`flowstacks diff` prints the commands)."))
+            if detail:
+                lines += [f"  pulumi state unprotect -s {shlex.quote(self.stack)} {_quote(c.urn)}"
+                          for c in replaced]
         commands = self.unprotect_commands()
         if commands:
             lines.append("Resources no longer in the program stay protected in the state; to "

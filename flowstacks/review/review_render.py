@@ -48,6 +48,27 @@ def render_review_text(d: StackDiff) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _fit(lines: list[str], budget: int) -> list[str]:
+    """``lines`` within ``budget`` characters: the changes listed are cut, never the commands."""
+    if sum(len(line) + 1 for line in lines) <= budget:
+        return lines
+
+    def listed(line: str) -> bool:  # a change or its detail, as opposed to a heading or command
+        return line.startswith("  ") and not line.startswith("  pulumi ")
+
+    room = budget - sum(len(line) + 1 for line in lines if not listed(line)) - 80
+    out, cut = [], 0
+    for line in lines:
+        if listed(line) and (cut or room < len(line) + 1):
+            cut += 1
+            continue
+        room -= len(line) + 1 if listed(line) else 0
+        out.append(line)
+    first_heading = next((i for i, line in enumerate(out) if not listed(line)), len(out))
+    return out[:first_heading] + [f"  ({cut} more lines: run `flowstacks diff` locally)"] \
+        + out[first_heading:]
+
+
 def render_review_markdown(d: StackDiff, limit: int = MARKDOWN_LIMIT) -> str:
     """The review as a pull-request comment: the blocking report, a table of actions per flow,
     then each flow's resources folded; at most ``limit`` characters."""
@@ -56,8 +77,10 @@ def render_review_markdown(d: StackDiff, limit: int = MARKDOWN_LIMIT) -> str:
         return f"{title}\n\nNo change.\n"
     head = [title, "", f"`pulumi up -s {d.head}` would make: {_summary(d)}."]
     report = d.plan.blocked_report() if d.plan else []
+    if sum(len(line) + 1 for line in report) > limit // 2:  # keep room for the table
+        report = d.plan.blocked_report(detail=False) if d.plan else []
     if report:
-        head += ["", f"> **{report[0]}**", "", "```text", *report[1:], "```"]
+        head += ["", f"> **{report[0]}**", "", "```text", *_fit(report[1:], limit // 2), "```"]
     head += ["", "| flow | create | update | replace | delete | notes |",
              "|---|---|---|---|---|---|"]
     for c in d.flows.values():
@@ -76,6 +99,8 @@ def render_review_markdown(d: StackDiff, limit: int = MARKDOWN_LIMIT) -> str:
         body += ["```", "", "</details>"]
     text = "\n".join(head) + "\n"
     footer = "\n\n_Details cut at {n} characters; run `flowstacks diff` locally for all of it._\n"
+    if len(text) + len(footer) + 20 > limit:  # only with a huge number of commands
+        return text[: limit - len(footer) - 30] + "\n```\n" + footer.format(n=limit)
     for i, line in enumerate(body):
         if len(text) + len(line) + 1 + len(footer) + 20 > limit:
             inside = body[:i].count("```diff") > body[:i].count("```")  # a block left open

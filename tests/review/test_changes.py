@@ -135,3 +135,42 @@ def test_manifests_without_urns_match_by_type_and_name():
     new = dict(old, inputs={"name": "a", "definition": "2"})
     change = classify(manifest(old), manifest(new)).changes[0]
     assert change.action == "update" and change.urn == f"{SM}::A"
+
+
+def test_review_markdown_stays_under_the_limit_with_the_blocking_report_first():
+    from flowstacks.review.diff import FlowChange, StackDiff, render_markdown
+
+    names = [f"pkg{i}" for i in range(40)]
+    base = manifest(*(record(OBJ, n, {"bucket": "b", "key": f"{n}/1", "content": "x" * 300})
+                      for n in names), record(SM, "Gone", {"name": "g"}))
+    head = manifest(*(record(OBJ, n, {"bucket": "b", "key": f"{n}/2", "content": "y" * 300})
+                      for n in names))
+    plan = classify(base, head)
+    d = StackDiff("prod", "prod", {"F": FlowChange("F", resources=plan.changes)}, plan, "main")
+    full = render_markdown(d)
+    assert full.index("BLOCKED") < full.index("| F | 0 | 0 | 40 | 1 | - |") < full.index("```diff")
+    small = render_markdown(d, limit=12_000)
+    assert len(small) <= 12_000 and "Details cut at 12000 characters" in small
+    assert small.count("```") % 2 == 0  # every code block closed
+    assert "pulumi up -s prod" in small  # the remedy is never cut
+
+
+@pytest.mark.parametrize("count,limit", [(60, 30_000), (100, 30_000), (400, 20_000)])
+def test_review_markdown_keeps_the_deletion_commands_within_the_limit(count, limit):
+    from flowstacks.review.diff import FlowChange, StackDiff, render_markdown
+
+    base = manifest(*(record(SM, f"Flow{i}", {"name": f"f{i}"}) for i in range(count)))
+    plan = classify(base, manifest())
+    d = StackDiff("prod", "prod", {"F": FlowChange("F", resources=plan.changes)}, plan, "main")
+    text = render_markdown(d, limit=limit)
+    assert len(text) <= limit and text.count("```") % 2 == 0
+    commands = [line for line in text.splitlines() if line.startswith("  pulumi state unprotect")]
+    if count == 60:  # the URNs of the listed changes go (the commands name them), all else stays
+        assert "more lines" not in text and "      urn:pulumi:" not in text
+        assert len(commands) == count and "  pulumi up -s prod" in text
+    elif count == 100:  # the changes listed are cut, the commands are not
+        assert "more lines: run `flowstacks diff` locally" in text
+        assert len(commands) == count and "  pulumi up -s prod" in text
+        assert "to remove them on purpose run:" in text
+    else:  # more commands than fit: cut, and said so
+        assert 0 < len(commands) < count and "Details cut at 20000 characters" in text
