@@ -118,23 +118,40 @@ def check(
 @app.command()
 def diff(
     base: Annotated[str, typer.Argument(help="the stack to compare against, e.g. prod")],
-    head: Annotated[str, typer.Argument(help="the stack under review, e.g. test.feature_x")],
+    head: Annotated[Optional[str], typer.Argument(
+        help="the stack under review, e.g. test.feature_x; omitted: BASE itself, a deployment "
+             "review that needs --base-project-dir")] = None,
     orchestrator: OrchestratorOpt = None,
     fmt: Annotated[str, typer.Option("--format", help="text or markdown")] = "text",
     base_project_dir: Annotated[Optional[Path], typer.Option(
-        "--base-project-dir", help="take BASE from another checkout (e.g. of main)")] = None,
+        "--base-project-dir", help="take BASE from another checkout (e.g. of main, or what is "
+                                   "deployed)")] = None,
     project_dir: ProjectDirOpt = Path("."),
 ) -> None:
-    """What HEAD's stack changes compared with BASE's, per flow, namespace names normalised."""
+    """What HEAD's stack changes compared with BASE's, per flow, namespace names normalised.
+    With one stack (HEAD omitted or equal to BASE) and --base-project-dir: what `pulumi up`
+    would do to each resource (create, update, replace, delete); exit 1 if it would replace or
+    delete a protected resource."""
     from flowstacks.review.diff import diff_stacks, render_markdown, render_text
     from flowstacks.naming.stacks import parse_stack
 
     if fmt not in ("text", "markdown"):
         raise FlowstacksError(f"unknown format '{fmt}'", where="--format", hint="text or markdown")
+    head = base if head is None else head
     parse_stack(base)
     parse_stack(head)
+    if base == head and base_project_dir is None:
+        raise FlowstacksError(
+            f"comparing '{base}' with itself needs the deployed version of the project",
+            where="flowstacks diff",
+            hint=f"flowstacks diff {base} --base-project-dir <checkout of what is deployed>")
     result = diff_stacks(project_dir, base, head, orchestrator, base_project_dir)
     typer.echo(render_markdown(result) if fmt == "markdown" else render_text(result), nl=False)
+    if result.plan is not None and result.plan.blocked:
+        _err(f"flowstacks diff: `pulumi up -s {head}` would fail: "
+             f"{len(result.plan.blocked)} change(s) replace or delete a protected resource "
+             "(see BLOCKED above)")
+        raise typer.Exit(1)
 
 
 @stack_app.command("init")
@@ -142,26 +159,37 @@ def stack_init(
     write: Annotated[bool, typer.Option("--write", help="also write stacks/Pulumi.<stack>.yaml")] = False,
     project_dir: ProjectDirOpt = Path("."),
 ) -> None:
-    """Print your own stack, user.<name>, with <name> resolved the way Metaflow resolves it."""
+    """Print your own stack, user.<name>, with <name> resolved the way Metaflow resolves it (a name
+    Pulumi would refuse gets a Pulumi-valid stack name; the Metaflow user is then recorded in the stack
+    file, flowstacks:metaflowUser, so the namespace stays Metaflow's)."""
+    import shlex
+
     from flowstacks.load.metaflow_env import read_metaflow_env
+    from flowstacks.load.stackfiles import USER_KEY, edit_stack_file, stack_file
     from flowstacks.naming.project import resolve_username
-    from flowstacks.naming.stacks import stack_for
+    from flowstacks.naming.pulumi_stacks import developer_stack, needs_recorded_user
 
     mfenv = read_metaflow_env()
     user = resolve_username(mfenv.env, mfenv.local_config, mfenv.global_config)
     owner = mfenv.env.get("METAFLOW_OWNER")
-    name = stack_for(None, False, owner if owner is not None else user)
-    typer.echo(name)
+    metaflow_user = owner if owner is not None else user
+    name = developer_stack(metaflow_user or "")
+    quoted = shlex.quote(name)
+    typer.echo(quoted)
+    recorded = needs_recorded_user(metaflow_user or "")
+    if recorded:
+        _err(f"Metaflow namespace: user.{metaflow_user} (Pulumi stack names allow only [A-Za-z0-9_.-], "
+             f"at most 100 characters; the stack file records {USER_KEY})")
     if write:
-        target = project_dir / "stacks" / f"Pulumi.{name}.yaml"
+        target = stack_file(project_dir, name)
         if target.exists():
             raise FlowstacksError("already exists", where=str(target))
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text("# a developer's own namespace; no settings needed\nconfig: {}\n",
-                          encoding="utf-8")
-        _err(f"wrote {target}; next: pulumi stack init {name} && pulumi up")
+        edit_stack_file(project_dir, name, {USER_KEY: metaflow_user} if recorded else {})
+        _err(f"wrote {target}; next: pulumi stack init {quoted} && pulumi up -s {quoted}")
+    elif recorded:
+        _err(f"next: flowstacks stack init --write (records the Metaflow user), then pulumi stack init {quoted}")
     else:
-        _err(f"next: pulumi stack init {name} && pulumi preview")
+        _err(f"next: pulumi stack init {quoted} && pulumi preview -s {quoted}")
 
 
 @stacks_app.command("sync")

@@ -10,6 +10,7 @@ import pulumi
 
 from flowstacks.deploy.artifact_sink import ArtifactSink
 from flowstacks.deploy.backends import BackendResult, add_role, backend
+from flowstacks.deploy.components import protected_resources
 from flowstacks.deploy.components.role import DEPLOYER_ROLE, NamespaceRole, RoleArgs
 from flowstacks.deploy.options import StackOptions, stack_options
 from flowstacks.iam.deployer import deployer_role
@@ -57,7 +58,7 @@ async def deploy(options: StackOptions) -> list[Artifact]:
     # created by the stack's bootstrap run (an admin's first `pulumi up`)
     deployer = NamespaceRole("deployer", RoleArgs(
         document, inline_policies=True, pulumi_type=DEPLOYER_ROLE, resource_name="deployer-role"),
-        pulumi.ResourceOptions(protect=ctx.protect))
+        protected_resources(ctx.protect))
     export_outputs(ctx, result, deployer)
     add_role(options, result, document)
     options.artifacts.append(render_summary(ctx, result.roles))

@@ -2,7 +2,7 @@
 
 It may create, update and delete only resources whose names belong to its own namespace, pass
 only its own namespace's roles, and is trusted only by the configured CI identity for this stack.
-So a ``test.<b>`` pipeline cannot touch ``prod`` even by mistake (DESIGN §3, issue 7).
+So a ``test.<b>`` pipeline cannot touch ``prod`` even by mistake (issue 7).
 
 Name patterns come from the names Metaflow gives this namespace (``<project>.<branch>.*`` for
 state machines and rules, the token prefix for roles, the flows' datastore prefixes for code

@@ -47,7 +47,8 @@ def test_write_stack_manifest(tmp_path):
     assert manifest["stack"] == "test.x" and manifest["project"] == "example_project"
     assert [r["type"] for r in manifest["resources"]] == ["aws:iam/role:Role",
                                                           "aws:sfn/stateMachine:StateMachine"]
-    assert set(manifest["resources"][0]) == {"type", "name", "inputs", "protect"}
+    assert set(manifest["resources"][0]) == {"type", "name", "inputs", "protect", "urn", "parent"}
+    assert manifest["resources"][0]["urn"] == "urn:pulumi:test.x::flowstacks::aws:iam/role:Role::role"
     assert (tmp_path / "test.x" / "a" / "b.txt").read_text() == "x"
 
 
@@ -118,6 +119,25 @@ def test_stack_init_prints_metaflow_user(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "user.bob"
     assert not (tmp_path / "stacks").exists()
+
+
+@pytest.mark.parametrize("user", ["alice@corp.com", "carol+ci", "bob smith", "Jürgen", "y" * 120])
+def test_stack_init_gives_pulumi_valid_names_and_records_the_metaflow_user(user, tmp_path):
+    import re
+    import shlex
+
+    import yaml
+
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "USER": user, "LANG": "C.UTF-8"}
+    proc = subprocess.run([sys.executable, "-m", "flowstacks.cli", "stack", "init", "--write",
+                           "--project-dir", str(tmp_path)], capture_output=True, text=True,
+                          cwd=tmp_path, env=env, check=False)
+    assert proc.returncode == 0, proc.stderr
+    (stack,) = shlex.split(proc.stdout)
+    assert re.fullmatch(r"[A-Za-z0-9_.-]{1,100}", stack), stack
+    assert f"Metaflow namespace: user.{user}" in proc.stderr
+    written = yaml.safe_load((tmp_path / "stacks" / f"Pulumi.{stack}.yaml").read_text())
+    assert written == {"config": {"flowstacks:metaflowUser": user}}
 
 
 @pytest.mark.parametrize("orchestrator", ["step-functions", "argo", "airflow"])

@@ -9,19 +9,19 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-import pulumi
-
 from flowstacks.deploy.backends import (
     BackendResult, FlowBatches, FlowRender, add_role, flow_renders,
 )
 from flowstacks.deploy.components.airflow_dag import AirflowDag, AirflowDagArgs
 from flowstacks.deploy.components.airflow_tasks import AirflowTaskIdentity
+from flowstacks.deploy.components import protected_resources
 from flowstacks.deploy.components.code_package import CodePackageArgs, CodePackageObject
 from flowstacks.deploy.components.role import TaskIdentityArgs
 from flowstacks.deploy.options import StackOptions
 from flowstacks.deploy.packages import package_file
+from flowstacks.iam.airflow import task_role
 from flowstacks.iam.irsa import service_account_name
-from flowstacks.render.airflow import dag_artifact, dag_object_key, task_role
+from flowstacks.render.airflow import dag_artifact, dag_object_key
 
 
 @dataclass
@@ -44,7 +44,7 @@ async def deploy_stack(options: StackOptions) -> BackendResult:
         options.artifacts.append(artifact)  # written out now; the source is kept for the upload
         rendered.append(RenderedDag(flow, artifact.content))
     role = task_role(ctx)
-    protected = pulumi.ResourceOptions(protect=ctx.protect)
+    protected = protected_resources(ctx.protect)
     AirflowTaskIdentity(f"{ctx.stack}-airflow-tasks", TaskIdentityArgs(
         role, service_account_name(ctx), airflow.namespace), protected)
     add_role(options, result, role)

@@ -13,13 +13,12 @@ import json
 from collections import deque
 from dataclasses import dataclass
 
-import pulumi
-
 from flowstacks.deploy.backends import (
     BackendResult, FlowBatches, FlowRender, add_role, flow_renders,
 )
 from flowstacks.deploy.components.argo_flow import ArgoFlow, ArgoFlowArgs
 from flowstacks.deploy.components.argo_identity import ArgoTaskIdentity
+from flowstacks.deploy.components import protected_resources
 from flowstacks.deploy.components.code_package import CodePackageArgs, CodePackageObject
 from flowstacks.deploy.components.role import TaskIdentityArgs
 from flowstacks.deploy.options import StackOptions
@@ -52,7 +51,7 @@ async def deploy_stack(options: StackOptions) -> BackendResult:
         rendered.append(RenderedObjects(flow, compact_json(
             [objects.template, objects.cron, objects.sensor])))
     role = irsa_role(ctx, service_account, namespace)
-    protected = pulumi.ResourceOptions(protect=ctx.protect)
+    protected = protected_resources(ctx.protect)
     ArgoTaskIdentity(f"{ctx.stack}-argo-tasks", TaskIdentityArgs(role, service_account, namespace),
                      protected)
     add_role(options, result, role)

@@ -1,10 +1,31 @@
 """Pulumi ComponentResources: the only importers of pulumi_aws / pulumi_kubernetes.
 
 One component per file, each ``Component(name, args, opts)`` with its args a dataclass and no
-logic beyond wiring. ``protect`` is set on the outermost component only (children inherit it
-from their parent). A child's logical name is derived from its parent's, except where the
-child's name is its object's own (a Metaflow or content-addressed name) and where existing
-stacks named it otherwise: logical names and parents are part of URNs (manifest.json shows them),
-so renaming would make Pulumi replace the resource. The backends that create them are in
-:mod:`flowstacks.deploy.backends`.
+logic beyond wiring. Protection is given once, to the outermost component
+(:func:`protected_resources`), and reaches every cloud resource under it. A child's logical name
+is derived from its parent's, except where the child's name is its object's own (a Metaflow or
+content-addressed name) and where existing stacks named it otherwise: logical names and parents
+are part of URNs (manifest.json shows them), so renaming would make Pulumi replace the resource.
+The backends that create them are in :mod:`flowstacks.deploy.backends`.
 """
+
+from __future__ import annotations
+
+import pulumi
+
+
+def _protect_cloud_resources(args: pulumi.ResourceTransformationArgs
+                             ) -> pulumi.ResourceTransformationResult | None:
+    if not isinstance(args.resource, pulumi.CustomResource):
+        return None
+    return pulumi.ResourceTransformationResult(
+        args.props, pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(protect=True)))
+
+
+def protected_resources(protect: bool) -> pulumi.ResourceOptions:
+    """The options of a stack's outermost components: with ``protect``, every cloud resource
+    created under the component, at any depth, is protected (a transformation, which children
+    inherit from their parent). Components themselves are not: they hold nothing in the cloud,
+    and deleting a flow then needs ``pulumi state unprotect`` only for the resources whose URNs
+    the manifest lists (flowstacks.review)."""
+    return pulumi.ResourceOptions(transformations=[_protect_cloud_resources] if protect else None)
