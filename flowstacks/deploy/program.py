@@ -35,7 +35,7 @@ async def deploy(project_dir: Path | str, stack: str, orchestrator: str | None =
         ctx = ctx.model_copy(update={"service_headers": metaflow_json(
             {"x-api-key": secret_placeholder("serviceAuthKey")})})
     result = await backend(ctx.orchestrator).deploy_stack(ctx)
-    deployer_doc = deployer_role(ctx)
+    deployer_doc = deployer_role(ctx, result.passed_roles)
     deployer = DeployerRole("deployer", document=deployer_doc, protect=ctx.protect)
     pulumi.export("deployer_role", deployer.arn)
     pulumi.export("project", ctx.project_name)

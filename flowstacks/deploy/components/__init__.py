@@ -65,6 +65,8 @@ def artifact_sink() -> ArtifactSink:
 class BackendResult:
     artifacts: ArtifactSink = field(default_factory=artifact_sink)
     objects: dict[str, Any] = field(default_factory=dict)  # flow name -> name/ARN (str or Output)
+    # role ARN -> services it is passed to (iam:PassRole of the deployer role)
+    passed_roles: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def backend(orchestrator: str) -> Any:

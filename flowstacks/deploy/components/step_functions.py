@@ -18,7 +18,7 @@ from flowstacks.deploy.components.code_package import CodePackageObject, build_f
 from flowstacks.deploy.components.sfn_batch import JobDefinitions
 from flowstacks.deploy.components.sfn_flow import StepFunctionsFlow
 from flowstacks.deploy.components.sfn_roles import NamespaceRole
-from flowstacks.iam.sfn import sfn_roles, task_role_arn
+from flowstacks.iam.sfn import passed_roles, sfn_roles, task_role_arn
 from flowstacks.model.deployment import StackContext
 from flowstacks.render.artifact import Artifact
 from flowstacks.render.serialize import canonical_json
@@ -58,6 +58,7 @@ async def deploy_stack(ctx: StackContext) -> BackendResult:
               if roles.events else None)
     specs = {n: s for r in renderings.values() for n, s in r.job_definitions.items()}
     jobdefs = JobDefinitions("job-definitions", specs=specs, tags=ctx.tags, protect=protect)
+    result.passed_roles = passed_roles(ctx, roles, specs.values())
 
     batches = FlowBatches()
     for dep in ctx.flows:
