@@ -112,9 +112,10 @@ def _role_statements(ctx: StackContext, passed: Mapping[str, Iterable[str]]) -> 
     by_services: dict[tuple[str, ...], set[str]] = {}
     for arn, services in passed.items():
         by_services.setdefault(tuple(sorted(set(services))), set()).add(arn)
-    for n, (services, arns) in enumerate(sorted(by_services.items())):
-        sts.append(statement(f"PassRoles{n + 1}" if len(by_services) > 1 else "PassRoles",
-                             ["iam:PassRole"], sorted(arns),
+    for services, arns in sorted(by_services.items()):
+        sid = "PassTo" + "".join(s.split(".")[0].replace("-", " ").title().replace(" ", "")
+                                 for s in services)
+        sts.append(statement(sid, ["iam:PassRole"], sorted(arns),
                              {"StringEquals": {"iam:PassedToService": list(services)}}))
     # A deployer must not widen itself: its own role is managed by the bootstrap, not by the stack.
     sts.append({"Sid": "NotItself", "Effect": "Deny", "NotAction": _READ_OWN_ROLE,

@@ -45,7 +45,7 @@ SOURCES: dict[str, tuple[str, str]] = {
     "state-machine": ("internal/service/sfn/state_machine.go", "index id 3802237153 (meta any: v6)"),
     "job-definition": ("internal/service/batch/job_definition.go", "index id 3533886966 (meta any: v6)"),
     # Not provider source: AWS documentation of implicit authorisation (see docs/provider-calls.md).
-    "aws-docs": ("AWS API reference (PutObject tagging, PutTargets RoleArn)", "documentation"),
+    "aws-docs": ("AWS documentation: implicit authorisation", "not provider source"),
 }
 
 # Circumstances of conditional calls. ``APPLIES`` are those the deployer must be ready for (the
