@@ -1,8 +1,10 @@
 """The deployer role of a namespace: what the CI job running ``pulumi up -s <stack>`` may do.
 
 It may create, update and delete only resources whose names belong to its own namespace, pass
-only its own namespace's roles, and is trusted only by the configured CI identity for this stack.
-So a ``test.<b>`` pipeline cannot touch ``prod`` even by mistake (DESIGN §3, issue 7).
+only the roles its state machines, rule targets and job definitions name, and is trusted only by
+the configured CI identity for this stack. So a ``test.<b>`` pipeline cannot touch ``prod`` even
+by mistake (DESIGN §3, issue 7). Every AWS call the Pulumi provider makes for the stack's
+resources is allowed (:mod:`flowstacks.iam.provider_calls`, docs/provider-calls.md).
 
 Name patterns come from the names Metaflow gives this namespace (``<project>.<branch>.*`` for
 state machines and rules, the token prefix for roles, the flows' datastore prefixes for code
