@@ -119,23 +119,40 @@ def check(
 @app.command()
 def diff(
     base: Annotated[str, typer.Argument(help="the stack to compare against, e.g. prod")],
-    head: Annotated[str, typer.Argument(help="the stack under review, e.g. test.feature_x")],
+    head: Annotated[Optional[str], typer.Argument(
+        help="the stack under review, e.g. test.feature_x; omitted: BASE itself, a deployment "
+             "review that needs --base-project-dir")] = None,
     orchestrator: OrchestratorOpt = None,
     fmt: Annotated[str, typer.Option("--format", help="text or markdown")] = "text",
     base_project_dir: Annotated[Optional[Path], typer.Option(
-        "--base-project-dir", help="take BASE from another checkout (e.g. of main)")] = None,
+        "--base-project-dir", help="take BASE from another checkout (e.g. of main, or what is "
+                                   "deployed)")] = None,
     project_dir: ProjectDirOpt = Path("."),
 ) -> None:
-    """What HEAD's stack changes compared with BASE's, per flow, namespace names normalised."""
+    """What HEAD's stack changes compared with BASE's, per flow, namespace names normalised.
+    With one stack (HEAD omitted or equal to BASE) and --base-project-dir: what `pulumi up`
+    would do to each resource (create, update, replace, delete); exit 1 if it would replace or
+    delete a protected resource."""
     from flowstacks.review.diff import diff_stacks, render_markdown, render_text
     from flowstacks.naming.stacks import parse_stack
 
     if fmt not in ("text", "markdown"):
         raise FlowstacksError(f"unknown format '{fmt}'", where="--format", hint="text or markdown")
+    head = base if head is None else head
     parse_stack(base)
     parse_stack(head)
+    if base == head and base_project_dir is None:
+        raise FlowstacksError(
+            f"comparing '{base}' with itself needs the deployed version of the project",
+            where="flowstacks diff",
+            hint=f"flowstacks diff {base} --base-project-dir <checkout of what is deployed>")
     result = diff_stacks(project_dir, base, head, orchestrator, base_project_dir)
     typer.echo(render_markdown(result) if fmt == "markdown" else render_text(result), nl=False)
+    if result.plan is not None and result.plan.blocked:
+        _err(f"flowstacks diff: `pulumi up -s {head}` would fail: "
+             f"{len(result.plan.blocked)} change(s) replace or delete a protected resource "
+             "(see BLOCKED above)")
+        raise typer.Exit(1)
 
 
 @stack_app.command("init")

@@ -3,8 +3,8 @@
 It may create, update and delete only resources whose names belong to its own namespace, pass
 only the roles its state machines, rule targets and job definitions name, and is trusted only by
 the configured CI identity for this stack. So a ``test.<b>`` pipeline cannot touch ``prod`` even
-by mistake (DESIGN §3, issue 7). Every AWS call the Pulumi provider makes for the stack's
-resources is allowed (:mod:`flowstacks.iam.provider_calls`, docs/provider-calls.md).
+by mistake (issue 7). Every AWS call the Pulumi provider makes for the stack's resources is
+allowed (:mod:`flowstacks.iam.provider_calls`, docs/provider-calls.md).
 
 Name patterns come from the names Metaflow gives this namespace (``<project>.<branch>.*`` for
 state machines and rules, the token prefix for roles, the flows' datastore prefixes for code
@@ -24,7 +24,7 @@ PURPOSE = "deployer"
 
 def _states_prefix(ctx: StackContext) -> str:
     """Every state machine of the namespace starts with this (also hashed ones: the cut is at 60
-    characters, the prefix is kept whole when it is shorter, SPEC §2.1)."""
+    characters, the prefix is kept whole when it is shorter, docs/metaflow-contract.md#names)."""
     prefix = ctx.config.aws.state_machine_prefix
     head = f"{ctx.project_name}.{ctx.branch_name}."
     if prefix and not head.startswith(prefix):

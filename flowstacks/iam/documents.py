@@ -1,7 +1,7 @@
 """Pure IAM policy-document builders shared by every backend (no pulumi, no I/O).
 
 A role is written for reviewers to ``OUT/<stack>/iam/<role>.json`` as
-``{"role", "assumeRolePolicy", "policies": {name: document}, "tags"}`` (DESIGN §4).
+``{"role", "assumeRolePolicy", "policies": {name: document}, "tags"}``.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from typing import Any
 
 from flowstacks.model.deployment import StackContext
 from flowstacks.render.artifact import Artifact
+from flowstacks.render.metaflow_runtime import CARD_SUFFIX, DATATOOLS_SUFFIX
 from flowstacks.render.serialize import canonical_json
 
 VERSION = "2012-10-17"
@@ -73,8 +74,9 @@ def datastore_statements(ctx: StackContext) -> list[dict[str, Any]]:
     flow_prefixes = sorted({f"{prefix}{f.flow.name}" for f in ctx.flows})
     objects = [f"arn:aws:s3:::{bucket}/{p}/*" for p in flow_prefixes]
     # metaflow's datatools root (METAFLOW_DATATOOLS_S3ROOT) and cards live beside the flows
-    objects += [f"arn:aws:s3:::{bucket}/{prefix}data/*", f"arn:aws:s3:::{bucket}/{prefix}mf.cards/*"]
-    listed = [f"{p}/*" for p in flow_prefixes] + [f"{prefix}data/*", f"{prefix}mf.cards/*"]
+    tools = [f"{prefix}{DATATOOLS_SUFFIX}/*", f"{prefix}{CARD_SUFFIX}/*"]
+    objects += [f"arn:aws:s3:::{bucket}/{t}" for t in tools]
+    listed = [f"{p}/*" for p in flow_prefixes] + tools
     return [
         statement("DatastoreObjects", ["s3:GetObject", "s3:PutObject"], objects),
         statement("DatastoreList", ["s3:ListBucket"], [f"arn:aws:s3:::{bucket}"],

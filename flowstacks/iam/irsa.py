@@ -7,18 +7,14 @@ from __future__ import annotations
 
 from flowstacks.iam.documents import RoleDocument, datastore_statements, irsa_trust, policy, role_name
 from flowstacks.model.deployment import StackContext
+# The pods' service account is named where the renderers write it into pod specs; the role
+# trusts that same name (iam imports render, never the reverse).
+from flowstacks.render.kubernetes import service_account_name
+
+__all__ = ["POLICY_NAME", "ROLE_PURPOSE", "irsa_role", "service_account_name"]
 
 ROLE_PURPOSE = "k8s-task"
 POLICY_NAME = "metaflow-datastore"
-# Kubernetes object names: DNS-1123 subdomain; a token prefix is lowercase letters, digits, '-'.
-SERVICE_ACCOUNT_SUFFIX = "tasks"
-
-
-def service_account_name(ctx: StackContext) -> str:
-    """The service account the namespace's pods run as: the configured one, or
-    ``<token prefix>-tasks`` (one per Metaflow namespace, a valid Kubernetes name whatever the
-    stack name, e.g. ``test.feature_x`` or ``user.John.Doe``)."""
-    return ctx.config.kubernetes.service_account or f"{ctx.token_prefix}-{SERVICE_ACCOUNT_SUFFIX}"
 
 
 def irsa_role(ctx: StackContext, service_account: str, k8s_namespace: str,

@@ -1,10 +1,11 @@
-"""One visitor over a flow graph, shared by every backend (DESIGN §5).
+"""One visitor over a flow graph, shared by every backend.
 
 The walk follows Metaflow's own deployers (``step_functions.py _compile._visit``): from the start
 step, linear/join steps chain to their single successor; a static split opens one sub-workflow per
 branch, each ending at the step that feeds the matching join; a foreach opens one sub-workflow for
 its body; both continue after the matching join. Backends only say how each shape renders by
-implementing :class:`Shapes`; the walk itself builds nothing.
+implementing :class:`Shapes`; the walk itself builds nothing. :class:`StepIndex` answers the
+two questions about a step's place in the graph that every backend's task command asks.
 """
 
 from __future__ import annotations
@@ -73,3 +74,26 @@ def walk(flow: Flow, shapes: Shapes[W]) -> W:
 
     start = flow.start
     return visit(start, shapes.workflow(start), None)
+
+
+class StepIndex:
+    """The steps of a flow by name (``Flow.step`` scans the list), with the graph facts every
+    backend asks about one step."""
+
+    __slots__ = ("flow", "steps")
+
+    def __init__(self, flow: Flow):
+        self.flow = flow
+        self.steps = {s.name: s for s in flow.steps}
+
+    def __getitem__(self, name: str) -> Step:
+        return self.steps[name]
+
+    def follows_foreach(self, step: Step) -> bool:
+        """A parent is a foreach: the task is one split and gets a split index."""
+        return any(self.steps[n].type == "foreach" for n in step.in_funcs)
+
+    def is_foreach_join(self, step: Step) -> bool:
+        """The join that gathers a foreach (its parents' task ids come from the foreach)."""
+        return (step.type == "join" and bool(step.split_parents)
+                and self.steps[step.split_parents[-1]].type == "foreach")

@@ -3,6 +3,11 @@
 Both stacks are synthesized; every name, token and namespace string that differs only because the
 namespaces differ is replaced by a placeholder (``<SM:TrainFlow>``, ``<TOKEN>``...), so that only
 real changes show: steps added, resources changed, a schedule moved, IAM widened, a flow deleted.
+
+With one stack on both sides (``flowstacks diff STACK --base-project-dir DIR``: DIR is what is
+deployed, the current folder what will be) the diff is a deployment review: each resource is
+marked create, update, replace or delete (:mod:`flowstacks.review.changes`) and a replacement or
+deletion of a protected resource is reported as blocking.
 """
 
 from __future__ import annotations
@@ -16,9 +21,11 @@ from flowstacks.model.deployment import StackContext
 from flowstacks.naming.events import resolve_upstream, sensor_dependency_name
 from flowstacks.policy.rules import Resource, policy_documents, statements
 from flowstacks.render.serialize import compact_json
+from flowstacks.review.changes import ChangePlan, ResourceChange, changed_paths, classify
 
 MARKDOWN_LIMIT = 60_000
 STACK_WIDE = "(stack)"
+TEXT_PATHS = 12  # changed inputs shown per resource in a deployment review's text output
 
 
 def replacements(ctx: StackContext) -> list[tuple[str, str]]:
@@ -70,24 +77,13 @@ def normalize(value: Any, pairs: list[tuple[str, str]], branch: str = "") -> Any
 
 
 def flow_of(key: str, flows: list[str]) -> str:
-    """The flow a normalized resource belongs to (by the placeholders its name carries)."""
+    """The flow a resource belongs to, by its name: the placeholders a normalized name carries,
+    or the flow name itself (``TrainFlow``, ``TrainFlow-code-package``,
+    ``example_project.prod.TrainFlow-template``)."""
     name = key.split(" ", 1)[-1]
-    hits = [f for f in flows if f":{f}>" in name or name.startswith(f"{f}-") or f".{f}" in name]
+    hits = [f for f in flows if f":{f}>" in name or name == f or name.startswith(f"{f}-")
+            or f".{f}" in name]
     return hits[0] if len(hits) == 1 else STACK_WIDE
-
-
-def changed_paths(old: Any, new: Any, path: str = "") -> list[tuple[str, Any, Any]]:
-    if isinstance(old, dict) and isinstance(new, dict):
-        out = []
-        for k in sorted(set(old) | set(new), key=str):
-            out += changed_paths(old.get(k), new.get(k), f"{path}.{k}" if path else str(k))
-        return out
-    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
-        out = []
-        for i, (a, b) in enumerate(zip(old, new)):
-            out += changed_paths(a, b, f"{path}[{i}]")
-        return out
-    return [] if old == new else [(path, old, new)]
 
 
 def iam_actions(res_type: str, inputs: dict[str, Any]) -> set[str]:
@@ -103,10 +99,11 @@ class FlowChange:
     removed: list[str] = field(default_factory=list)
     changed: dict[str, list[tuple[str, Any, Any]]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    resources: list[ResourceChange] = field(default_factory=list)  # deployment review only
 
     @property
     def empty(self) -> bool:
-        return not (self.added or self.removed or self.changed or self.notes)
+        return not (self.added or self.removed or self.changed or self.notes or self.resources)
 
 
 @dataclass
@@ -114,6 +111,8 @@ class StackDiff:
     base: str
     head: str
     flows: dict[str, FlowChange]
+    plan: ChangePlan | None = None  # set when both sides are the same stack
+    base_label: str = ""  # where BASE came from (a deployment review's header)
 
     @property
     def empty(self) -> bool:
@@ -128,6 +127,11 @@ def _keyed(manifest: dict[str, Any], ctx: StackContext) -> dict[str, dict[str, A
         out[key] = {"type": r["type"], "inputs": normalize(r.get("inputs") or {}, pairs, ctx.branch_name),
                     "protect": r.get("protect", False)}
     return out
+
+
+def _config_values(flow: Any) -> list[tuple[Any, ...]]:
+    """What a flow's Configs hold, not where the files are (two checkouts differ there)."""
+    return [(c.name, c.value, c.plain) for c in flow.configs]
 
 
 def flow_notes(base: StackContext, head: StackContext) -> dict[str, list[str]]:
@@ -150,7 +154,7 @@ def flow_notes(base: StackContext, head: StackContext) -> dict[str, list[str]]:
         hsched = h[name].schedule.aws_expression if h[name].schedule else None
         if bsched != hsched:
             n.append(f"schedule changed: {bsched} -> {hsched}")
-        if b[name].configs != h[name].configs:
+        if _config_values(b[name]) != _config_values(h[name]):
             n.append("Config values differ")
     if base.orchestrator != head.orchestrator:
         notes.setdefault(STACK_WIDE, []).append(
@@ -188,6 +192,22 @@ def diff_manifests(base_manifest: dict[str, Any], head_manifest: dict[str, Any],
     return StackDiff(base.stack, head.stack, dict(sorted(changes.items())))
 
 
+def review_manifests(base_manifest: dict[str, Any], head_manifest: dict[str, Any],
+                     base: StackContext, head: StackContext, base_label: str = "") -> StackDiff:
+    """A deployment review of one stack: each resource's action, grouped by flow, with the
+    flows' own changes as notes."""
+    plan = classify(base_manifest, head_manifest)
+    flows = sorted({f.flow.name for f in base.flows} | {f.flow.name for f in head.flows})
+    changes: dict[str, FlowChange] = {}
+    for c in plan.changes:
+        name = flow_of(f"{c.type} {c.name}", flows)
+        changes.setdefault(name, FlowChange(name)).resources.append(c)
+    for name, notes in flow_notes(base, head).items():
+        if notes:
+            changes.setdefault(name, FlowChange(name)).notes[:0] = notes
+    return StackDiff(base.stack, head.stack, dict(sorted(changes.items())), plan, base_label)
+
+
 def _short(value: Any, limit: int = 160) -> str:
     text = compact_json(value) if not isinstance(value, str) else value
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -204,6 +224,11 @@ def _change(old: Any, new: Any, context: int = 60) -> str:
 
 
 def render_text(d: StackDiff) -> str:
+    """The diff as text, one block per flow."""
+    if d.plan is not None:
+        from flowstacks.review.review_render import render_review_text
+
+        return render_review_text(d)
     if d.empty:
         return f"{d.head} vs {d.base}: no change\n"
     lines = [f"{d.head} vs {d.base}:"]
@@ -222,6 +247,10 @@ def render_text(d: StackDiff) -> str:
 
 def render_markdown(d: StackDiff, limit: int = MARKDOWN_LIMIT) -> str:
     """A pull-request comment: summary table first, details folded, at most ``limit`` chars."""
+    if d.plan is not None:
+        from flowstacks.review.review_render import render_review_markdown
+
+        return render_review_markdown(d, limit)
     if d.empty:
         return f"### flowstacks: `{d.head}` vs `{d.base}`\n\nNo change.\n"
     head = [f"### flowstacks: `{d.head}` vs `{d.base}`", "",
@@ -254,7 +283,8 @@ def diff_stacks(project_dir: Path, base: str, head: str, orchestrator: str | Non
                 base_project_dir: Path | None = None) -> StackDiff:
     """Synthesize both stacks (same orchestrator override) and compare them. ``base_project_dir``
     (e.g. a checkout of main) makes BASE come from another version of the project, so that a
-    flow deleted from the config shows as a deletion before it happens."""
+    flow deleted from the config shows as a deletion before it happens. The same stack on both
+    sides is a deployment review (:func:`review_manifests`): what ``pulumi up`` would do."""
     from flowstacks.load.project import ProjectDir
     from flowstacks.load.stackfiles import token_index
     from flowstacks.synth.engine import synth_stack
@@ -264,4 +294,7 @@ def diff_stacks(project_dir: Path, base: str, head: str, orchestrator: str | Non
                                 ("head", head, project_dir)):
         ctx = ProjectDir(folder, orchestrator).stack_context(stack, token_index(folder, stack))
         sides[side] = (synth_stack(folder, stack, orchestrator).manifest(), ctx)
+    if base == head:
+        return review_manifests(sides["base"][0], sides["head"][0], sides["base"][1],
+                                sides["head"][1], str(base_project_dir or project_dir))
     return diff_manifests(sides["base"][0], sides["head"][0], sides["base"][1], sides["head"][1])

@@ -92,22 +92,45 @@ class RealisticMocks(pulumi.runtime.Mocks):
 
 class Recorded:
     """One registration as the provider received it. The inputs are kept as compact JSON text
-    (a tenth of the memory of the same data as Python objects) and decoded when read."""
+    (a tenth of the memory of the same data as Python objects) and decoded when read. ``urn``
+    and ``parent`` are the URNs the Pulumi engine gives the resource and its parent (what
+    ``pulumi state unprotect`` and ``pulumi stack --show-urns`` name), see :func:`engine_urn`."""
 
-    __slots__ = ("type", "name", "inputs_json", "protect", "custom")
+    __slots__ = ("type", "name", "inputs_json", "protect", "custom", "urn", "parent")
 
-    def __init__(self, type: str, name: str, inputs_json: str, protect: bool, custom: bool):
+    def __init__(self, type: str, name: str, inputs_json: str, protect: bool, custom: bool,
+                 urn: str = "", parent: str = ""):
         self.type, self.name, self.inputs_json = type, name, inputs_json
         self.protect, self.custom = protect, custom
+        self.urn, self.parent = urn, parent
 
     @property
     def inputs(self) -> dict[str, Any]:
         return json.loads(self.inputs_json)
 
     def manifest_line(self) -> str:
-        """``compact_json({"inputs", "name", "protect", "type"})`` without decoding the inputs."""
+        """``compact_json({"inputs", "name", "parent", "protect", "type", "urn"})`` without
+        decoding the inputs."""
         return (f'{{"inputs":{self.inputs_json},"name":{compact_json(self.name)},'
-                f'"protect":{"true" if self.protect else "false"},"type":{compact_json(self.type)}}}')
+                f'"parent":{compact_json(self.parent)},'
+                f'"protect":{"true" if self.protect else "false"},"type":{compact_json(self.type)},'
+                f'"urn":{compact_json(self.urn)}}}')
+
+
+ROOT_STACK_TYPE = "pulumi:pulumi:Stack"
+
+
+def engine_urn(stack: str, project: str, parent_urn: str, type_: str, name: str) -> str:
+    """The URN the Pulumi engine gives a resource: its type qualified by the parent's full
+    qualified type (``a$b$type``), except under the root stack resource. The SDK's mock monitor
+    qualifies by the parent's last type only and keeps the root stack's, so its URNs cannot be
+    used in ``pulumi state`` commands; these can."""
+    qualified = type_
+    if parent_urn:
+        parent_type = parent_urn.split("::")[2]
+        if parent_type != ROOT_STACK_TYPE:
+            qualified = f"{parent_type}${type_}"
+    return f"urn:pulumi:{stack}::{project}::{qualified}::{name}"
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):
@@ -120,19 +143,32 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         super().__init__(mocks)
         self.recorded: list[Recorded] = []
         self.stack_outputs: dict[str, Any] = {}
+        self.engine_urns: dict[str, str] = {}  # the mock's URN -> the engine's
+
+    def _engine_urn(self, request: Any, mock_urn: str) -> tuple[str, str]:
+        """The engine's URN of this registration and of its parent; remembered, since children
+        name their parent by the mock's URN."""
+        parent = self.engine_urns.get(request.parent, request.parent)
+        urn = engine_urn(pulumi.get_stack(), pulumi.get_project(), parent, request.type,
+                         request.name)
+        self.engine_urns[mock_urn] = urn
+        return urn, parent
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
-        if request.type == "pulumi:pulumi:Stack":
-            return super().RegisterResource(request)
+        if request.type == ROOT_STACK_TYPE:
+            response = super().RegisterResource(request)
+            self._engine_urn(request, response.urn)
+            return response
         fields = request.object.fields
         inputs = {k: _plain(fields[k]) for k in fields if k[:2] != "__"}
         recorded = recorded_json(inputs)
-        self.recorded.append(Recorded(request.type, request.name, recorded,
-                                      bool(request.protect), bool(request.custom)))
-        if f'"{SECRET_MARK}"' in recorded:  # the provider gets secrets as the SDK decodes them
-            inputs = rpc.deserialize_properties(request.object)
         # what MockMonitor.RegisterResource does, with the inputs already decoded
         urn = self.make_urn(request.parent, request.type, request.name)
+        engine, parent = self._engine_urn(request, urn)
+        self.recorded.append(Recorded(request.type, request.name, recorded,
+                                      bool(request.protect), bool(request.custom), engine, parent))
+        if f'"{SECRET_MARK}"' in recorded:  # the provider gets secrets as the SDK decodes them
+            inputs = rpc.deserialize_properties(request.object)
         id_, state = self.mocks.new_resource(pulumi.runtime.MockResourceArgs(
             typ=request.type, name=request.name, inputs=inputs, provider=request.provider,
             resource_id=request.importId, custom=bool(request.custom)))
@@ -201,7 +237,8 @@ class StackResult:
     def summary(self) -> "StackResult":
         """The same result without the recorded inputs and artifact contents (for reports)."""
         return StackResult(self.stack, self.project,
-                           [Recorded(r.type, r.name, "{}", r.protect, r.custom) for r in self.resources],
+                           [Recorded(r.type, r.name, "{}", r.protect, r.custom, r.urn, r.parent)
+                            for r in self.resources],
                            self.outputs, [Artifact(a.path, "", a.written) for a in self.artifacts])
 
     def _custom_sorted(self) -> list[Recorded]:
@@ -209,13 +246,14 @@ class StackResult:
 
     def manifest(self) -> dict[str, Any]:
         """``{"stack", "project", "outputs", "resources": [{"type", "name", "inputs",
-        "protect"}]}``, custom resources only, sorted by type and name."""
+        "protect", "urn", "parent"}]}``, custom resources only, sorted by type and name."""
         return {
             "stack": self.stack,
             "project": self.project,
             "outputs": self.outputs,
             "resources": [
-                {"type": r.type, "name": r.name, "inputs": r.inputs, "protect": r.protect}
+                {"type": r.type, "name": r.name, "inputs": r.inputs, "protect": r.protect,
+                 "urn": r.urn, "parent": r.parent}
                 for r in self._custom_sorted()
             ],
         }

@@ -15,7 +15,7 @@ from typing import Any
 
 from flowstacks.model.deployment import FlowDeployment, StackContext
 from flowstacks.load.code_package import CodePackage
-from flowstacks.render import argo_command
+from flowstacks.render.argo import command as argo_command
 
 NAMED_LISTS = {"templates", "tasks", "env", "parameters", "volumes", "volumeMounts",
                "dependencies", "exprs"}

@@ -1,4 +1,5 @@
-"""The pure layers stay pure: no pulumi, no environment, no clock, no I/O (DESIGN §5)."""
+"""The pure layers stay pure (no pulumi, no environment, no clock, no I/O) and import in one
+direction only."""
 
 from __future__ import annotations
 
@@ -82,3 +83,70 @@ def test_names_answers_without_the_heavy_libraries() -> None:
                          capture_output=True, text=True, cwd=REPO, check=True,
                          env={**os.environ, "USER": "alice"})
     assert out.stdout.strip() == "0 []"
+
+
+# -- import direction of render/ and iam/ ---------------------------------------------------------
+RENDER = REPO / "flowstacks" / "render"
+IAM = REPO / "flowstacks" / "iam"
+# What reads the disk, talks to Pulumi or parses the command line: renderers receive its results.
+OUTER_LAYERS = ("flowstacks.load", "flowstacks.deploy", "flowstacks.synth", "flowstacks.cli")
+
+
+def imported_modules(source: str) -> set[str]:
+    """Every module a source imports, ``from a.b import c`` counting as ``a.b`` and ``a.b.c``
+    (``c`` may be a module: ``from flowstacks.render import argo``)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module)
+            found |= {f"{node.module}.{a.name}" for a in node.names}
+    return found
+
+
+def _imports_under(folder: Path) -> dict[str, set[str]]:
+    return {str(p.relative_to(REPO)): imported_modules(p.read_text())
+            for p in sorted(folder.rglob("*.py"))}
+
+
+def _within(module: str, package: str) -> bool:
+    return module == package or module.startswith(package + ".")
+
+
+def test_imported_modules_sees_every_form() -> None:
+    src = "import a.b\nfrom c import d\nfrom . import e\nfrom flowstacks.render import argo\n"
+    assert imported_modules(src) == {"a.b", "c", "c.d", "flowstacks.render",
+                                     "flowstacks.render.argo"}
+
+
+def test_render_imports_no_outer_layer() -> None:
+    """Renderers are handed what comes from disk (code package sha and URL) as arguments."""
+    offenders = sorted(f"{path} imports {m}" for path, mods in _imports_under(RENDER).items()
+                       for m in mods if any(_within(m, layer) for layer in OUTER_LAYERS))
+    assert offenders == []
+
+
+def test_render_and_iam_import_in_one_direction() -> None:
+    """iam builds documents from render's plain data (StateNeeds, Artifact, serialize); render
+    must then not import iam, or the two would be one tangled layer."""
+    render_to_iam = sorted(f"{path} imports {m}" for path, mods in _imports_under(RENDER).items()
+                           for m in mods if _within(m, "flowstacks.iam"))
+    iam_to_render = sorted(f"{path} imports {m}" for path, mods in _imports_under(IAM).items()
+                           for m in mods if _within(m, "flowstacks.render"))
+    assert not (render_to_iam and iam_to_render), (render_to_iam, iam_to_render)
+    assert iam_to_render, "iam is expected to import render's plain types (the chosen direction)"
+    assert render_to_iam == []
+
+
+def test_no_backend_imports_another() -> None:
+    """Each backend (a sub-package of render/) takes shared facts from render/ modules, never
+    from another backend."""
+    backends = sorted(d.name for d in RENDER.iterdir() if (d / "__init__.py").exists())
+    assert backends == ["airflow", "argo", "sfn"]
+    offenders = []
+    for backend in backends:
+        for path, mods in _imports_under(RENDER / backend).items():
+            offenders += [f"{path} imports {m}" for m in sorted(mods) for other in backends
+                          if other != backend and _within(m, f"flowstacks.render.{other}")]
+    assert offenders == []

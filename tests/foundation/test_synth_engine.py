@@ -47,7 +47,8 @@ def test_write_stack_manifest(tmp_path):
     assert manifest["stack"] == "test.x" and manifest["project"] == "example_project"
     assert [r["type"] for r in manifest["resources"]] == ["aws:iam/role:Role",
                                                           "aws:sfn/stateMachine:StateMachine"]
-    assert set(manifest["resources"][0]) == {"type", "name", "inputs", "protect"}
+    assert set(manifest["resources"][0]) == {"type", "name", "inputs", "protect", "urn", "parent"}
+    assert manifest["resources"][0]["urn"] == "urn:pulumi:test.x::flowstacks::aws:iam/role:Role::role"
     assert (tmp_path / "test.x" / "a" / "b.txt").read_text() == "x"
 
 

@@ -19,8 +19,8 @@ def branch_diff():
 
 def test_same_stack_has_no_change():
     d = diff_stacks(REPO, "prod", "prod", ORCH)
-    assert d.empty
-    assert render_text(d) == "prod vs prod: no change\n"
+    assert d.empty and d.plan is not None and not d.plan.changes and not d.plan.blocked
+    assert render_text(d) == f"prod: no change (deployed: {REPO})\n"
     assert "No change." in render_markdown(d)
 
 
@@ -42,7 +42,9 @@ def test_deleted_flow_is_visible_before_it_happens(tmp_path):
     d = diff_stacks(head, "test.feature_x", "test.feature_x", ORCH, base_project_dir=REPO)
     refresh = d.flows["RefreshFlow"]
     assert any("flow removed" in n and "DELETE" in n for n in refresh.notes)
-    assert refresh.removed and not refresh.added
+    assert refresh.resources and {r.action for r in refresh.resources} == {"delete"}
+    # test stacks are not protected: the deletion goes through
+    assert not d.plan.blocked and not d.plan.unprotect_commands()
     assert "RefreshFlow" in render_markdown(d)
 
 

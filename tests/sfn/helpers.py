@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, Iterator
 
 from flowstacks.model.deployment import StackContext
-from flowstacks.render.sfn import SfnInputs, render_state_machine, resolve_references
+from flowstacks.render.serialize import compact_json
+from flowstacks.render.sfn import SfnInputs, render_state_machine, resolve_references_json
 
 # The fake deployment of the oracle (tests/oracle/harness.py DEPLOY_ENV): same account, bucket,
 # queue and roles, so that flowstacks and Metaflow can be compared value for value.
@@ -35,7 +37,8 @@ def render_resolved(ctx: StackContext, flow: str, sha: str, url: str) -> dict[st
     r = render_state_machine(ctx, dep, SfnInputs(sha, url, ctx.config.aws.batch_container_role))
     arn = "arn:aws:batch:{0}:{1}:job-definition/{{}}:1".format(
         ctx.config.aws.region, ctx.config.aws.account_id)
-    return resolve_references(r.definition, {n: arn.format(n) for n in r.job_definitions})
+    arns = {n: arn.format(n) for n in r.job_definitions}
+    return json.loads(resolve_references_json(compact_json(r.definition), arns))
 
 
 def tasks(definition: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -40,7 +40,8 @@ def test_timezone_schedule_fails_and_writes_nothing(tmp_path):
     assert not out.exists() or not any(out.iterdir())
 
 
-PURE = ["flowstacks/render/sfn.py", "flowstacks/render/walk.py", "flowstacks/iam/sfn.py"]
+PURE = sorted(str(p.relative_to(REPO)) for p in (REPO / "flowstacks/render/sfn").glob("*.py")) + [
+    "flowstacks/render/walk.py", "flowstacks/render/metaflow_runtime.py", "flowstacks/iam/sfn.py"]
 FORBIDDEN_MODULES = {"pulumi", "pulumi_aws", "os", "time", "datetime", "random", "subprocess"}
 
 

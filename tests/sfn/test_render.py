@@ -14,7 +14,7 @@ from flowstacks.naming.deployers import eventbridge_rule_name
 from flowstacks.render.serialize import canonical_json
 from flowstacks.render.sfn import (
     OUTPUT_PATH, SfnInputs, check_flow, event_rules, job_definition_ref, render_state_machine,
-    resolve_references, resolve_references_json, state_names,
+    resolve_references_json,
 )
 from flowstacks.render.walk import walk
 
@@ -82,7 +82,8 @@ def test_state_graphs(contexts):
     mapped = train["States"]["*train"]
     assert mapped["Type"] == "Map" and mapped["Next"] == "pick_best"
     assert mapped["Iterator"]["ProcessorConfig"] == {"Mode": "INLINE"}
-    assert sorted(state_names(train)) == ["#train", "*train", "end", "pick_best", "start", "train"]
+    assert sorted(train["States"]) == ["#train", "*train", "end", "pick_best", "start"]
+    assert list(mapped["Iterator"]["States"]) == ["train"]
     for _, state in tasks(train):
         assert state["OutputPath"] == OUTPUT_PATH
         assert state["Retry"][0]["ErrorEquals"] == ["Batch.AWSBatchException"]
@@ -153,17 +154,15 @@ def test_job_definition_arn_is_a_pulumi_input(contexts):
     r = _render(ctx, "ProjectFlow")
     (name,) = r.job_definitions
     assert task(r.definition, "start")["Parameters"]["JobDefinition"] == job_definition_ref(name)
-    resolved = resolve_references(r.definition, {name: "arn:x:1"})
-    assert all(s["Parameters"]["JobDefinition"] == "arn:x:1" for _, s in tasks(resolved))
-    with pytest.raises(KeyError):
-        resolve_references(r.definition, {})
-    assert r.needs.job_definitions == (name,)
-    # the text path the component takes gives the same document
+    # the component resolves the placeholders in the definition's text, JSON-escaping the ARN
     text = canonical_json(r.definition, indent=None)
-    assert resolve_references_json(text, {name: 'arn:"x":1'}) == canonical_json(
-        resolve_references(r.definition, {name: 'arn:"x":1'}), indent=None)
+    resolved = json.loads(resolve_references_json(text, {name: 'arn:"x":1'}))
+    used = [s["Parameters"]["JobDefinition"] for _, s in tasks(resolved)]
+    assert len(used) == len(list(tasks(r.definition))) > 1 and set(used) == {'arn:"x":1'}
+    assert json.dumps(resolved).count("flowstacks:job-definition") == 0
     with pytest.raises(KeyError, match="job-definition"):
         resolve_references_json(text, {})
+    assert r.needs.job_definitions == (name,)
     assert r.needs.dynamodb_tables == ()
     assert _render(ctx, "TrainFlow").needs.dynamodb_tables == ("metaflow-sfn-state",)
 
@@ -178,7 +177,8 @@ def test_schedule_and_trigger_rules(contexts):
         assert rule.description == f"Metaflow generated rule for {rule.name}"
         publish = ctx.flow("PublishFlow")
         (rule,) = event_rules(ctx, publish)
-        upstream = ctx.flow("TrainFlow").state_machine_name  # same namespace (SPEC §5.3)
+        # the upstream resolves in the same namespace (docs/metaflow-contract.md#events)
+        upstream = ctx.flow("TrainFlow").state_machine_name
         assert rule.event_pattern == {
             "source": ["aws.states"], "detail-type": ["Step Functions Execution Status Change"],
             "detail": {"status": ["SUCCEEDED"], "stateMachineArn": [
@@ -237,8 +237,9 @@ def test_walk_is_generic(contexts):
 
 
 def test_trigger_on_finish_across_namespaces(contexts):
-    """A fully qualified upstream (SPEC §5.3) is another namespace's state machine: a test stack
-    may listen to prod's TrainFlow; the rule names prod's ARN, the role starts only its own."""
+    """A fully qualified upstream (docs/metaflow-contract.md#events) is another namespace's state
+    machine: a test stack may listen to prod's TrainFlow; the rule names prod's ARN, the role
+    starts only its own."""
     from flowstacks.naming.events import UpstreamSpec
 
     ctx = contexts["test"]

@@ -15,9 +15,10 @@ from flowstacks.deploy.components import BackendResult, FlowBatches
 from flowstacks.deploy.components.airflow_dag import AirflowDag
 from flowstacks.deploy.components.airflow_tasks import AirflowTaskIdentity
 from flowstacks.deploy.components.code_package import CodePackageObject, build_flow_package
+from flowstacks.iam.airflow import task_role
 from flowstacks.iam.irsa import service_account_name
 from flowstacks.model.deployment import StackContext
-from flowstacks.render.airflow import dag_artifact, dag_object_key, task_role
+from flowstacks.render.airflow import dag_artifact, dag_object_key
 
 
 def _project_dir() -> Path:

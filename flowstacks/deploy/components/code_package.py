@@ -17,7 +17,7 @@ import pulumi_aws as aws
 
 from flowstacks.load import code_package as pkg
 from flowstacks.model.deployment import FlowDeployment, StackContext
-from flowstacks.render.sfn import image_python_version
+from flowstacks.render.metaflow_runtime import image_python_version
 
 PACKAGE_DIR = ".flowstacks/packages"
 # Per process: what every package of a synth shares, read and compressed once.

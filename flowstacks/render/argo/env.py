@@ -1,4 +1,5 @@
-"""The environment of Argo task pods, in the order Metaflow 2.19.39 writes it (SPEC §4).
+"""The environment of Argo task pods, in the order Metaflow 2.19.39 writes it
+(docs/metaflow-contract.md#task-environment).
 
 Source: ``plugins/argo/argo_workflows.py`` (``_container_templates``,
 ``_error_msg_capture_hook_templates``). Values Metaflow reads from the deployer's machine
@@ -12,31 +13,25 @@ from typing import Any
 
 from flowstacks.model.deployment import FlowDeployment, StackContext
 from flowstacks.model.flow import Step
-from flowstacks.load.code_package import CodePackage
-from flowstacks.render.argo_command import DATASTORE, METADATA, RUN_ID, retry_count
-from flowstacks.render.serialize import metaflow_json
+from flowstacks.render.argo.command import METADATA, RUN_ID, retry_count
+from flowstacks.render.metaflow_runtime import (
+    CODE_METADATA_JSON, DATASTORE, KUBERNETES_POD_FIELD_ENV, CodePackageRef, card_root,
+    config_value_env, datatools_root, metaflow_version_env, script_name,
+)
 
-METAFLOW_VERSION = "2.19.39"  # the pinned Metaflow whose runtime contract flowstacks follows
 ARGO_USER = "argo-workflows"
 # metaflow_config defaults flowstacks does not expose as settings
 FETCH_EC2_METADATA = "False"
-# MetaflowPackage: the code package format the task command unpacks
-CODE_METADATA = {"version": 0, "archive_format": "tgz", "mfcontent_version": 1}
 
-# Downward-API values every task reads about its own pod (appended after the plain values).
-FIELD_REFS = (
-    ("METAFLOW_KUBERNETES_NAMESPACE", "metadata.namespace"),
-    ("METAFLOW_KUBERNETES_POD_NAMESPACE", "metadata.namespace"),
-    ("METAFLOW_KUBERNETES_POD_NAME", "metadata.name"),
-    ("METAFLOW_KUBERNETES_POD_ID", "metadata.uid"),
-    ("METAFLOW_KUBERNETES_SERVICE_ACCOUNT_NAME", "spec.serviceAccountName"),
-    ("METAFLOW_KUBERNETES_NODE_IP", "status.hostIP"),
-)
+# Downward-API values every task reads about its own pod (appended after the plain values);
+# argo_workflows.py adds the namespace under a second name first.
+FIELD_REFS = (("METAFLOW_KUBERNETES_NAMESPACE", "metadata.namespace"),
+              *KUBERNETES_POD_FIELD_ENV.items())
 
 
-def _code(package: CodePackage, service_headers: str) -> dict[str, str]:
+def _code(package: CodePackageRef, service_headers: str) -> dict[str, str]:
     return {
-        "METAFLOW_CODE_METADATA": metaflow_json(CODE_METADATA),
+        "METAFLOW_CODE_METADATA": CODE_METADATA_JSON,
         "METAFLOW_CODE_URL": package.url,
         "METAFLOW_CODE_SHA": package.sha,
         "METAFLOW_CODE_DS": DATASTORE,
@@ -48,15 +43,11 @@ def _code(package: CodePackage, service_headers: str) -> dict[str, str]:
 def metaflow_version(ctx: StackContext, fd: FlowDeployment) -> str:
     """``METAFLOW_VERSION``: Metaflow's environment info, without the deployer's python and git
     details (they would make output depend on the machine that renders it)."""
-    return metaflow_json({
-        "platform": "Linux", "username": ctx.owner, "runtime": "dev",
-        "environment_type": "local", "use_r": False, "metaflow_version": METAFLOW_VERSION,
-        "script": fd.flow.file.rsplit("/", 1)[-1], "flow_name": fd.flow.name,
-        "production_token": ctx.production_token,
-    })
+    return metaflow_version_env(ctx.owner, fd.flow.file, fd.flow.name, ctx.production_token,
+                                python_version=None)
 
 
-def step_env(ctx: StackContext, fd: FlowDeployment, step: Step, package: CodePackage,
+def step_env(ctx: StackContext, fd: FlowDeployment, step: Step, package: CodePackageRef,
              triggers: list[dict[str, Any]]) -> dict[str, str]:
     """Plain environment of one step's container: @environment vars first, then Metaflow's."""
     aws, k8s = ctx.config.aws, ctx.config.kubernetes
@@ -65,10 +56,10 @@ def step_env(ctx: StackContext, fd: FlowDeployment, step: Step, package: CodePac
     env.update(_code(package, ctx.service_headers))
     env.update({
         "METAFLOW_DATASTORE_SYSROOT_S3": root,
-        "METAFLOW_DATATOOLS_S3ROOT": f"{root}/data",
+        "METAFLOW_DATATOOLS_S3ROOT": datatools_root(root),
         "METAFLOW_DEFAULT_DATASTORE": DATASTORE,
         "METAFLOW_DEFAULT_METADATA": METADATA,
-        "METAFLOW_CARD_S3ROOT": f"{root}/mf.cards",
+        "METAFLOW_CARD_S3ROOT": card_root(root),
         "METAFLOW_KUBERNETES_WORKLOAD": "1",
         "METAFLOW_KUBERNETES_FETCH_EC2_METADATA": FETCH_EC2_METADATA,
         "METAFLOW_RUNTIME_ENVIRONMENT": "kubernetes",
@@ -80,7 +71,7 @@ def step_env(ctx: StackContext, fd: FlowDeployment, step: Step, package: CodePac
         "METAFLOW_ARGO_EVENTS_SERVICE_ACCOUNT": k8s.argo_events_service_account,
         "METAFLOW_ARGO_EVENTS_WEBHOOK_URL": k8s.argo_events_webhook_url,
         "METAFLOW_ARGO_EVENTS_WEBHOOK_AUTH": k8s.argo_events_webhook_auth,
-        "METAFLOW_FLOW_FILENAME": fd.flow.file.rsplit("/", 1)[-1],
+        "METAFLOW_FLOW_FILENAME": script_name(fd.flow.file),
         "METAFLOW_FLOW_NAME": fd.flow.name,
         "METAFLOW_STEP_NAME": step.name,
         "METAFLOW_RUN_ID": RUN_ID,
@@ -102,13 +93,12 @@ def step_env(ctx: StackContext, fd: FlowDeployment, step: Step, package: CodePac
             "{{workflow.parameters.%s}}" % trig["sanitized_name"])
     env["METAFLOW_VERSION"] = metaflow_version(ctx, fd)
     if fd.flow.configs:
-        # Config values travel in the code package; tasks find them under kv.<name> (SPEC §6).
-        env["METAFLOW_FLOW_CONFIG_VALUE"] = metaflow_json(
-            {c.name: f"kv.{c.name}" for c in fd.flow.configs})
+        # Config values travel in the code package (docs/metaflow-contract.md#code-package).
+        env["METAFLOW_FLOW_CONFIG_VALUE"] = config_value_env(c.name for c in fd.flow.configs)
     return env
 
 
-def error_hook_env(ctx: StackContext, package: CodePackage) -> dict[str, str]:
+def error_hook_env(ctx: StackContext, package: CodePackageRef) -> dict[str, str]:
     """Environment of the exit hook that captures a failed run's error."""
     env = _code(package, ctx.service_headers)
     if ctx.config.aws.s3_endpoint_url:

@@ -1,7 +1,8 @@
 """CronWorkflow for ``@schedule`` and Argo Events Sensor for ``@trigger``/``@trigger_on_finish``.
 
 Source: ``plugins/argo/argo_workflows.py`` (``_get_schedule``, ``_process_triggers``,
-``_compile_sensor``) and ``argo_client.schedule_workflow_template`` (SPEC §5). Targets Argo
+``_compile_sensor``) and ``argo_client.schedule_workflow_template``
+(docs/metaflow-contract.md#events). Targets Argo
 Workflows 3.6+/4.x: ``schedules`` list, no ``null`` fields.
 """
 
@@ -23,7 +24,8 @@ EVENT_PARAM_DESCRIPTION = "auto-set by metaflow. safe to ignore."
 
 
 def cron_schedule(fd: FlowDeployment) -> tuple[str, str] | None:
-    """(schedule, timezone): the AWS expression cut to 5 fields, ``?`` kept (SPEC §5.1)."""
+    """(schedule, timezone): the AWS expression cut to 5 fields, ``?`` kept
+    (docs/metaflow-contract.md#events)."""
     sched = fd.flow.schedule
     if sched is None or sched.aws_expression is None:
         return None
@@ -94,7 +96,8 @@ def _filters(trig: dict[str, Any], required: set[str]) -> list[dict[str, Any]]:
               "fields": [{"name": "name", "path": "body.payload.name"}]}]
     exprs += [{"expr": "true == true", "fields": [{"name": "field", "path": f"body.payload.{v}"}]}
               for k, v in trig["parameters"].items() if k in required]
-    # str(True) == 'True': the payload's boolean compares as Python prints it (SPEC §9.8).
+    # str(True) == 'True': the payload's boolean compares as Python prints it
+    # (docs/metaflow-contract.md#events).
     exprs += [{"expr": "field == '%s'" % v, "fields": [{"name": "field", "path": f"body.payload.{k}"}]}
               for k, v in trig["filters"].items() if v]
     return exprs

@@ -1,38 +1,37 @@
 """Pure Argo renderer: one flow in one namespace -> WorkflowTemplate (+ CronWorkflow, + Sensor).
 
 Matches what ``python flow.py [--branch B] [--production] argo-workflows create`` deploys with
-Metaflow 2.19.39 (SPEC §2.2, §4, §5), minus what would make output non-deterministic (no
-deployment timestamp) and minus every ``null`` field (Argo 3.6+/4.x schemas reject them).
+Metaflow 2.19.39 (docs/metaflow-contract.md#argo), minus what would make output non-deterministic
+(no deployment timestamp) and minus every ``null`` field (Argo 3.6+/4.x schemas reject them).
 Differences kept on purpose are listed in tests/argo/DIFFERENCES.md.
 
-Layout: :mod:`argo_dag` (DAG shape), :mod:`argo_command` (task script, compute),
-:mod:`argo_env` (task env), :mod:`argo_events` (cron, sensor); this module assembles them.
+Layout: :mod:`.dag` (DAG shape), :mod:`.command` (task script, compute), :mod:`.env` (task env),
+:mod:`.events` (cron, sensor), :mod:`.checks` (what is refused); this module assembles them.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
-from flowstacks.errors import FlowstacksError, MetaflowRuleError
+from flowstacks.errors import FlowstacksError
 from flowstacks.model.deployment import FlowDeployment, StackContext
 from flowstacks.model.flow import Flow, Step
-from flowstacks.load.code_package import CodePackage
-from flowstacks.render import argo_command as cmd
-from flowstacks.render import argo_events as events
-from flowstacks.render.argo_dag import dag_templates, graph_structure, param, sanitize
-from flowstacks.render.argo_env import ARGO_USER, env_list, error_hook_env, step_env
+from flowstacks.render.argo import command as cmd
+from flowstacks.render.argo import events
+from flowstacks.render.argo.checks import (
+    CRON_WORKFLOW_NAME_MAX, DNS1123_SUBDOMAIN_MAX, check_kubernetes_name, check_steps,
+)
+from flowstacks.render.argo.dag import dag_templates, graph_structure, param, sanitize
+from flowstacks.render.argo.env import ARGO_USER, env_list, error_hook_env, step_env
 from flowstacks.render.artifact import Artifact
+from flowstacks.render.metaflow_runtime import (
+    DEFAULT_MAX_WORKERS, DEFAULT_RUNTIME_LIMIT, CodePackageRef,
+)
 from flowstacks.render.serialize import metaflow_json, yaml_documents
 
 API_VERSION = events.API_VERSION
-# Kubernetes object names (DNS-1123 subdomain, apimachinery validation.IsDNS1123Subdomain).
-DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-DNS1123_SUBDOMAIN_MAX = 253
-# Argo Workflows: a CronWorkflow name leaves room for its 11-character run suffix.
-CRON_WORKFLOW_NAME_MAX = 52
-PARALLELISM = 100  # --max-workers default
+PARALLELISM = DEFAULT_MAX_WORKERS  # --max-workers default
 ERROR_HOOK = "error-msg-capture-hook"
 ERROR_HOOK_PREFLIGHT = "capture-error-hook-fn-preflight"
 BASE_LABELS = {"app.kubernetes.io/part-of": "metaflow"}
@@ -60,37 +59,6 @@ class ArgoObjects:
         multi-document stream that ``kubectl apply -f`` takes as is."""
         return Artifact(f"argo/{self.template['metadata']['name']}.yaml",
                         yaml_documents(self.documents()))
-
-
-def check_kubernetes_name(name: str, kind: str, fd: FlowDeployment, limit: int) -> None:
-    """Metaflow emits names Kubernetes refuses (a user ``john doe`` keeps its space, SPEC §2.2);
-    flowstacks stops before any object exists."""
-    if len(name) > limit or not DNS1123_SUBDOMAIN.match(name):
-        raise FlowstacksError(
-            f"the Argo {kind} name {name!r} (from {fd.project_flow_name!r}) is not a valid "
-            f"Kubernetes name: lowercase letters, digits, '-' and '.', at most {limit} characters",
-            where=f"{fd.flow.file} ({fd.flow.name})",
-            hint="user names end up in user.<name> namespaces; use a stack name such as "
-                 "user.john_doe (Metaflow keeps spaces, '/' and non-ASCII letters)")
-
-
-MIN_TIMEOUT = 60  # KubernetesDecorator.step_init: shorter @timeout is refused
-
-
-def check_steps(fd: FlowDeployment) -> None:
-    """What ``KubernetesDecorator.step_init`` refuses when Metaflow attaches ``@kubernetes``."""
-    for step in fd.flow.steps:
-        where = f"{fd.flow.file} ({fd.flow.name}.{step.name})"
-        if step.decorator("batch"):
-            raise MetaflowRuleError(
-                f"Step *{step.name}* is marked for execution both on AWS Batch and Kubernetes. "
-                "Please use one or the other.", where=where,
-                hint="deploy this flow with --orchestrator step-functions, or drop @batch")
-        timeout = step.timeout_seconds
-        if timeout is not None and timeout < MIN_TIMEOUT:
-            raise MetaflowRuleError(
-                f"The timeout for step *{step.name}* should be at least 60 seconds for "
-                "execution on Kubernetes.", where=where)
 
 
 def parameters(fd: FlowDeployment) -> list[dict[str, Any]]:
@@ -176,7 +144,7 @@ def _inputs_outputs(flow: Flow, step: Step) -> tuple[list[dict[str, Any]], list[
     return inputs, outputs
 
 
-def container_template(ctx: StackContext, fd: FlowDeployment, step: Step, package: CodePackage,
+def container_template(ctx: StackContext, fd: FlowDeployment, step: Step, package: CodePackageRef,
                        service_account: str, params: list[dict[str, Any]],
                        trigs: list[dict[str, Any]]) -> dict[str, Any]:
     """One step's pod: the task script, its env, compute, retries and timeout."""
@@ -185,7 +153,7 @@ def container_template(ctx: StackContext, fd: FlowDeployment, step: Step, packag
     _, total_retries, minutes = cmd.retries(step)
     template: dict[str, Any] = {
         "name": sanitize(step.name),
-        "activeDeadlineSeconds": step.timeout_seconds or cmd.DEFAULT_RUNTIME_LIMIT,
+        "activeDeadlineSeconds": step.timeout_seconds or DEFAULT_RUNTIME_LIMIT,
         "serviceAccountName": service_account,
         "inputs": {"parameters": inputs},
         "outputs": {"parameters": outputs},
@@ -217,7 +185,7 @@ def container_template(ctx: StackContext, fd: FlowDeployment, step: Step, packag
     return template
 
 
-def error_hook_templates(ctx: StackContext, fd: FlowDeployment, package: CodePackage,
+def error_hook_templates(ctx: StackContext, fd: FlowDeployment, package: CodePackageRef,
                          service_account: str) -> list[dict[str, Any]]:
     """``onExit`` hook: when a run fails, record its error message (Metaflow default)."""
     image = cmd.step_compute(ctx, fd.flow.start).image
@@ -237,7 +205,7 @@ def error_hook_templates(ctx: StackContext, fd: FlowDeployment, package: CodePac
     ]
 
 
-def workflow_template(ctx: StackContext, fd: FlowDeployment, package: CodePackage,
+def workflow_template(ctx: StackContext, fd: FlowDeployment, package: CodePackageRef,
                       service_account: str, params: list[dict[str, Any]],
                       trigs: list[dict[str, Any]]) -> dict[str, Any]:
     """The WorkflowTemplate of one flow (``ArgoWorkflows._compile_workflow_template``)."""
@@ -284,7 +252,7 @@ def workflow_template(ctx: StackContext, fd: FlowDeployment, package: CodePackag
     }
 
 
-def render_flow(ctx: StackContext, fd: FlowDeployment, package: CodePackage,
+def render_flow(ctx: StackContext, fd: FlowDeployment, package: CodePackageRef,
                 service_account: str) -> ArgoObjects:
     """Every Argo object of one flow in one namespace (pure, deterministic)."""
     check_kubernetes_name(fd.argo_template_name, "WorkflowTemplate", fd, DNS1123_SUBDOMAIN_MAX)
@@ -300,8 +268,8 @@ def render_flow(ctx: StackContext, fd: FlowDeployment, package: CodePackage,
     template = workflow_template(ctx, fd, package, service_account, params, trigs)
     objects = ArgoObjects(template=template, cron=cron, sensor=sensor)
     for doc in objects.documents():
-        # The namespace tags (DESIGN §3) as annotations: branch names and tokens are not always
-        # valid label values. Metaflow's own annotations keep their values and order.
+        # The namespace tags (the stack's metaflow/* tags) as annotations: branch names and tokens
+        # are not always valid label values. Metaflow's own annotations keep their values and order.
         meta = doc["metadata"]
         meta["annotations"] = {**meta.get("annotations", {}),
                                **{k: v for k, v in ctx.tags.items()

@@ -1,0 +1,60 @@
+"""The environment of an Airflow task pod, in the order Metaflow 2.19.39's ``Airflow._to_job``
+writes it (docs/metaflow-contract.md#task-environment)."""
+
+from __future__ import annotations
+
+from flowstacks.model.deployment import FlowDeployment, StackContext
+from flowstacks.model.flow import Step
+from flowstacks.render.airflow.command import (
+    AIRFLOW_JOB_ID, AIRFLOW_RUN_ID, ATTEMPT, PARAMETERS, RUN_ID,
+)
+from flowstacks.render.metaflow_runtime import (
+    CODE_METADATA_JSON, DATASTORE, card_root, datatools_root, image_python_version,
+    metaflow_version_env,
+)
+
+
+def task_env(ctx: StackContext, fd: FlowDeployment, step: Step, code_url: str, code_sha: str,
+             task_id: str) -> dict[str, str]:
+    """``Airflow._to_job`` env, in Metaflow's order (a dict keeps the first position of a key
+    set twice, as Metaflow's ``env.update`` does)."""
+    flow, owner, root = fd.flow, ctx.owner, ctx.config.aws.datastore_root
+    # the image's Python, as the code package's INFO records it (Metaflow: the deployer's)
+    python = image_python_version(ctx.config.compute.image)
+    env: dict[str, str] = dict(step.environment)
+    if step.name == flow.start.name and flow.parameters:
+        env["METAFLOW_PARAMETERS"] = PARAMETERS
+    env.update({
+        "METAFLOW_CODE_URL": code_url,
+        "METAFLOW_FLOW_NAME": flow.name,
+        "METAFLOW_STEP_NAME": step.name,
+        "METAFLOW_OWNER": owner,
+        # metadata.get_runtime_environment("airflow") of the local metadata provider
+        "METAFLOW_RUNTIME_NAME": "airflow",
+        "USER": owner,
+        "METAFLOW_VERSION": metaflow_version_env(owner, flow.file, flow.name,
+                                                 ctx.production_token, python),
+        "METAFLOW_CODE_METADATA": CODE_METADATA_JSON,
+        "METAFLOW_CODE_SHA": code_sha,
+        "METAFLOW_CODE_DS": DATASTORE,
+        # Airflow pods run as the deployer (docs/metaflow-contract.md#airflow): METAFLOW_USER
+        # is the owner.
+        "METAFLOW_USER": owner,
+        "METAFLOW_SERVICE_HEADERS": ctx.service_headers,
+        "METAFLOW_DATASTORE_SYSROOT_S3": root,
+        "METAFLOW_DATATOOLS_S3ROOT": datatools_root(root),
+        "METAFLOW_DEFAULT_DATASTORE": DATASTORE,
+        "METAFLOW_DEFAULT_METADATA": "service",
+        "METAFLOW_KUBERNETES_WORKLOAD": "1",
+        "METAFLOW_RUNTIME_ENVIRONMENT": "kubernetes",
+        "METAFLOW_CARD_S3ROOT": card_root(root),
+        "METAFLOW_RUN_ID": RUN_ID,
+        "METAFLOW_AIRFLOW_TASK_ID": task_id,
+        "METAFLOW_AIRFLOW_DAG_RUN_ID": AIRFLOW_RUN_ID,
+        "METAFLOW_AIRFLOW_JOB_ID": AIRFLOW_JOB_ID,
+        "METAFLOW_PRODUCTION_TOKEN": ctx.production_token,
+        "METAFLOW_ATTEMPT_NUMBER": ATTEMPT,
+    })
+    if ctx.config.aws.s3_endpoint_url:
+        env["METAFLOW_S3_ENDPOINT_URL"] = ctx.config.aws.s3_endpoint_url
+    return env
