@@ -54,7 +54,7 @@ async def deploy(options: StackOptions) -> list[Artifact]:
     artifacts (those written to the artifact folder as they were made keep only their path)."""
     ctx = options.context
     result = await backend(ctx.orchestrator).deploy_stack(options)
-    document = deployer_role(ctx)
+    document = deployer_role(ctx, result.passed_roles)
     # created by the stack's bootstrap run (an admin's first `pulumi up`)
     deployer = NamespaceRole("deployer", RoleArgs(
         document, inline_policies=True, pulumi_type=DEPLOYER_ROLE, resource_name="deployer-role"),

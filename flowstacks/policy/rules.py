@@ -23,7 +23,7 @@ Level = Literal["mandatory", "advisory", "disabled"]
 STAR_RESOURCE_ACTIONS = frozenset({
     "batch:DescribeJobs", "batch:DescribeJobDefinitions", "batch:DescribeJobQueues",
     "batch:DescribeComputeEnvironments", "batch:ListJobs",
-    "states:ListStateMachines", "states:ListActivities",
+    "states:ListStateMachines", "states:ListActivities", "states:ValidateStateMachineDefinition",
     "events:ListRules", "iam:ListRoles", "sts:GetCallerIdentity",
     "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups",
 })

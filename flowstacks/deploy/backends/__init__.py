@@ -89,6 +89,8 @@ class BackendResult:
 
     objects: dict[str, Any] = field(default_factory=dict)
     roles: list[str] = field(default_factory=list)
+    # role ARN -> services it is passed to (iam:PassRole of the deployer role)
+    passed_roles: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def add_role(options: "StackOptions", result: BackendResult, document: RoleDocument) -> None:

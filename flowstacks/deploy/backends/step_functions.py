@@ -19,7 +19,7 @@ from flowstacks.deploy.components.sfn_batch import JobDefinitions, JobDefinition
 from flowstacks.deploy.components.sfn_flow import StepFunctionsFlow, StepFunctionsFlowArgs
 from flowstacks.deploy.options import StackOptions
 from flowstacks.deploy.packages import package_file
-from flowstacks.iam.sfn import sfn_roles, task_role_arn
+from flowstacks.iam.sfn import passed_roles, sfn_roles, task_role_arn
 from flowstacks.render.artifact import Artifact
 from flowstacks.render.serialize import canonical_json, compact_json
 from flowstacks.render.sfn import (
@@ -73,6 +73,7 @@ async def deploy_stack(options: StackOptions) -> BackendResult:
               if roles.events else None)
     specs = {n: s for m in machines for n, s in m.job_definitions.items()}
     jobdefs = JobDefinitions("job-definitions", JobDefinitionsArgs(specs, ctx.tags), protected)
+    result.passed_roles = passed_roles(ctx, roles, specs.values())
 
     batches = FlowBatches()
     for machine in machines:
