@@ -1,17 +1,20 @@
-"""Metaflow's metadata service on loopback: ``metaflow-local-service`` (PyPI) and one shim.
+"""Metaflow's metadata service on loopback: ``metaflow-local-service`` (PyPI) and a shim.
 
 ``python -m flowstacks.local.metadata_service ROOT PORT`` serves the package's FastAPI app (it
 speaks Metaflow's service API, version 2.5.0, and stores in Metaflow's local format under
 ``ROOT/.metaflow``).
 
-The shim: metaflow-local-service 0.2.0 always assigns run and task ids itself
-(``store.create_run`` / ``store.create_task`` ignore the request's ``run_number`` and
-``task_id``). Metaflow's own service (Netflix/metaflow-service) registers the id the client
-chose, and every orchestrator chooses its ids: Step Functions runs are ``sfn-<execution>``,
-tasks the Batch job id. Without the shim such a run would be stored under a number nobody asks
-for, and its tasks would fail (HTTP 500, "Could not find run"). :class:`ClientChosenIds`
-answers exactly those two requests, through the package's own store, and passes everything
-else to the package.
+The shim (:class:`ServiceGaps`) answers the requests metaflow-local-service 0.2.0 gets wrong,
+through the package's own store, and passes everything else to the package:
+
+- **client-chosen ids**: the package always assigns run and task ids itself
+  (``store.create_run`` / ``store.create_task`` ignore the request's ``run_number`` and
+  ``task_id``). Metaflow's own service (Netflix/metaflow-service) registers the id the client
+  chose, and every orchestrator chooses its ids: Step Functions runs are ``sfn-<execution>``,
+  tasks the Batch job id. Without the shim such a run is stored under a number nobody asks for,
+  and its tasks fail (HTTP 500, "Could not find run").
+- **one artifact** (``GET .../tasks/T/artifacts/NAME[/attempt/N]``) has no route in the package
+  (404), so ``task["_success"]``, hence ``Run.successful`` and ``Run.finished``, are always False.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from typing import Any, Awaitable, Callable
 
 RUN_CREATE = re.compile(r"^/flows/(?P<flow>[^/]+)/run$")
 TASK_CREATE = re.compile(r"^/flows/(?P<flow>[^/]+)/runs/(?P<run>[^/]+)/steps/(?P<step>[^/]+)/task$")
+ARTIFACT_GET = re.compile(r"^/flows/(?P<flow>[^/]+)/runs/(?P<run>[^/]+)/steps/(?P<step>[^/]+)"
+                          r"/tasks/(?P<task>[^/]+)/artifacts/(?P<name>[^/]+)(?:/attempt/(?P<attempt>\d+))?$")
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -68,13 +73,29 @@ def create_task(flow: str, run: str, step: str, body: dict[str, Any]) -> tuple[i
     return 201, record
 
 
-class ClientChosenIds:
-    """ASGI wrapper: run and task creation with a client-chosen id, then the package's app."""
+def get_artifact(flow: str, run: str, step: str, task: str, name: str,
+                 attempt: str | None) -> tuple[int, dict[str, Any]]:
+    """One artifact of a task: of the attempt asked for, else of the latest attempt."""
+    from metaflow_local_service import store
+
+    found = [a for a in store.get_artifacts(flow, run, step, task, int(attempt) if attempt else None)
+             if a.get("name") == name]
+    if not found:
+        return 404, {"detail": "Artifact not found"}
+    return 200, max(found, key=lambda a: int(a.get("attempt_id") or 0))
+
+
+class ServiceGaps:
+    """ASGI wrapper: the requests the package gets wrong (module docstring), then its app."""
 
     def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]]):
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope.get("type") == "http" and scope.get("method") == "GET":
+            match = ARTIFACT_GET.match(scope.get("path", ""))
+            if match:
+                return await _respond(send, *get_artifact(**match.groupdict()))
         if scope.get("type") != "http" or scope.get("method") != "POST":
             return await self.app(scope, receive, send)
         path = scope.get("path", "")
@@ -122,7 +143,7 @@ def main(argv: list[str]) -> int:
     from metaflow_local_service.server import create_app
 
     root, port = argv[0], int(argv[1])
-    uvicorn.run(ClientChosenIds(create_app(root)), host="127.0.0.1", port=port,
+    uvicorn.run(ServiceGaps(create_app(root)), host="127.0.0.1", port=port,
                 log_level="warning", access_log=False)
     return 0
 

@@ -74,10 +74,20 @@ def _operation(service: str, action: str) -> Any:
     return None
 
 
+SYNC_POLL_SECONDS = 2.0  # how often a .sync task asks Batch about its job (moto: 0.5 s)
+
+
 def _install_sfn_casing() -> None:
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
         state_task_service as sts,
     )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_callback as callback,
+    )
+
+    # each running job is polled by its state and by moto's job thread; on two cores every
+    # poll costs the tasks themselves CPU, and jobs last seconds, not milliseconds
+    callback._DELAY_SECONDS_SYNC_CONDITION_CHECK = SYNC_POLL_SECONDS
 
     def normalise_parameters(self: Any, parameters: dict, boto_service_name: str | None = None,
                              service_action_name: str | None = None) -> None:

@@ -57,21 +57,21 @@ class Reporter:
         self.console.print(Panel(body, title=f"[red]{where} failed[/red] ({escape(ex.error or '')})",
                                  title_align="left", border_style="red"))
 
-    def summary(self, stack: str, executions: list[Execution], checks: dict[str, Any],
-                namespace: str, refused: list[str]) -> None:
-        table = Table(title=f"run-local {stack}", title_justify="left")
-        for col in ("flow", "status", "started by", "time", "pathspec", "Metaflow client"):
-            table.add_column(col)
+    def summary(self, executions: list[Execution], checks: dict[str, Any],
+                namespaces: dict[str, str], refused: list[str]) -> None:
+        table = Table(title="run-local", title_justify="left")
+        for col in ("stack", "flow", "status", "started by", "time", "pathspec", "Metaflow client"):
+            table.add_column(col, overflow="fold")
         for ex in executions:
             style = STYLE.get(ex.status, "white")
-            table.add_row(ex.flow, f"[{style}]{ex.status}[/{style}]", escape(ex.started_by),
+            table.add_row(ex.stack, ex.flow, f"[{style}]{ex.status}[/{style}]", escape(ex.started_by),
                           f"{ex.seconds:.0f}s", ex.pathspec, escape(client_verdict(checks.get(ex.pathspec))))
         self.console.print(table)
         if executions:
-            first = executions[0]
-            self.line("Find a run with the Metaflow client (in the deployed account):")
-            self.line(f"  [bold]from metaflow import Run, namespace; namespace({namespace!r}); "
-                      f"Run({first.pathspec!r})[/bold]")
+            self.line("Each run with the Metaflow client (in the deployed account): "
+                      "[bold]from metaflow import Run, namespace[/bold]")
+        for ex in executions:
+            self.line(f"  namespace({namespaces.get(ex.stack, '')!r}); Run({ex.pathspec!r})")
         for request in refused:
             self.line(f"[yellow]a task tried to reach the network beyond loopback (refused):[/yellow] "
                       f"{escape(request)}")

@@ -32,10 +32,10 @@ INSTALL_HINT = "pip install 'flowstacks[local]' (moto[server], metaflow-local-se
 
 @dataclass
 class LocalRun:
-    """What one run-local did: the deployment, every execution, what the client saw."""
+    """What one run-local did: the deployments (one account), every execution, what the client
+    saw."""
 
-    stack: str
-    deployment: Deployment
+    deployments: list[Deployment]
     executions: list[Execution] = field(default_factory=list)
     checks: dict[str, Any] = field(default_factory=dict)  # pathspec -> client_check answer
     refused: list[str] = field(default_factory=list)
@@ -48,8 +48,11 @@ class LocalRun:
     def ok(self) -> bool:
         return bool(self.executions) and all(ex.status == "SUCCEEDED" for ex in self.executions)
 
-    def of(self, flow: str) -> list[Execution]:
-        return [ex for ex in self.executions if ex.flow == flow]
+    def deployment(self, stack: str) -> Deployment:
+        return next(d for d in self.deployments if d.stack == stack)
+
+    def of(self, flow: str, stack: str | None = None) -> list[Execution]:
+        return [ex for ex in self.executions if ex.flow == flow and stack in (None, ex.stack)]
 
 
 def parse_params(items: list[str]) -> dict[str, Any]:
@@ -91,20 +94,21 @@ def _datastore_root(dep: Deployment, flow: str) -> str | None:
     return None
 
 
-def check_runs(run: LocalRun, executions: list[Execution], other_namespaces: list[str] = (),
-               timeout: float = 300) -> dict[str, Any]:
-    """Ask the Metaflow client (own process) about ``executions``: see
-    :mod:`flowstacks.local.client_check`."""
+def check_runs(run: LocalRun, executions: list[Execution], timeout: float = 300) -> dict[str, Any]:
+    """Ask the Metaflow client (own process) about ``executions``, each in its stack's namespace
+    and in the other stacks' (see :mod:`flowstacks.local.client_check`)."""
     assert run.work is not None and run.endpoint is not None
-    region, _ = run.deployment.region_account
-    request = {"service_url": run.service_url, "runs": [{
-        "flow": ex.flow, "run_id": ex.run_id, "namespace": run.deployment.namespace,
-        "other_namespaces": list(other_namespaces),
-        "end_task": (ex.task_of("end") or TaskRun("end", 0)).job_id,
-        "datastore_root": _datastore_root(run.deployment, ex.flow)} for ex in executions]}
+    region, _ = run.deployments[0].region_account
+    runs = []
+    for ex in executions:
+        dep = run.deployment(ex.stack)
+        runs.append({"flow": ex.flow, "run_id": ex.run_id, "namespace": dep.namespace,
+                     "other_namespaces": sorted({d.namespace for d in run.deployments} - {dep.namespace}),
+                     "end_task": (ex.task_of("end") or TaskRun("end", 0)).job_id,
+                     "datastore_root": _datastore_root(dep, ex.flow)})
     home = Path(tempfile.mkdtemp(prefix="client-", dir=run.work))
     path = home / "request.json"
-    path.write_text(json.dumps(request), encoding="utf-8")
+    path.write_text(json.dumps({"service_url": run.service_url, "runs": runs}), encoding="utf-8")
     env = {**client_environment(run.service_url, run.endpoint, region, str(home)),
            "PATH": image_path(), "LANG": "C.UTF-8"}
     done = subprocess.run([sys.executable, "-m", "flowstacks.local.client_check", str(path)],
@@ -138,7 +142,7 @@ def _start(session: StepFunctionsSession, dep: Deployment, flows: list[str] | No
     flows a rule triggers wait for their event."""
     if flows:
         for flow in flows:
-            session.start(flow, params)
+            session.start(dep, flow, params)
         return
     triggered = {t.arn for r in dep.rules if r.pattern for t in r.targets}
     scheduled = {t.arn: r for r in dep.rules if r.schedule for t in r.targets}
@@ -146,53 +150,73 @@ def _start(session: StepFunctionsSession, dep: Deployment, flows: list[str] | No
         if machine.arn in scheduled:
             session.fire_schedule(scheduled[machine.arn])
         elif machine.arn not in triggered:
-            session.start(machine.logical, params)
+            session.start(dep, machine.logical, params)
 
 
-def run_local(project_dir: Path, stack: str, orchestrator: str | None = None,
-              flows: list[str] | None = None, params: dict[str, Any] | None = None,
-              reporter: Reporter | None = None, timeout: float = 1800, keep: bool = False,
-              work: Path | None = None, other_namespaces: list[str] = ()) -> LocalRun:
-    """Synthesize ``stack``, deploy it into the emulated cloud, run it, check it."""
+def _deploy(project_dir: Path, plans: list[tuple[str, list[str] | None]], orchestrator: str | None,
+            work: Path) -> list[Deployment]:
+    deployments = []
+    for stack, _flows in plans:
+        dep = synthesize(project_dir, stack, orchestrator, work / "synth")
+        if dep.orchestrator != "step-functions":
+            raise FlowstacksError(f"run-local executes step-functions stacks; {stack} deploys to "
+                                  f"{dep.orchestrator}", where="--orchestrator",
+                                  hint="add --orchestrator step-functions")
+        write_packages(project_dir, dep, orchestrator)
+        deployments.append(dep)
+    return deployments
+
+
+def run_stacks(project_dir: Path, plans: list[tuple[str, list[str] | None]],
+               orchestrator: str | None = None, params: dict[str, Any] | None = None,
+               reporter: Reporter | None = None, timeout: float = 1800, keep: bool = False,
+               work: Path | None = None) -> LocalRun:
+    """Synthesize each ``(stack, flows)`` of ``plans``, deploy them into one emulated account
+    (as stacks of one AWS account share it), run them, check what the client finds."""
     _require_extra()
     reporter = reporter or Reporter()
     started = time.monotonic()
     work = Path(work or tempfile.mkdtemp(prefix="flowstacks-local-"))
     work.mkdir(parents=True, exist_ok=True)
     services: list[Service] = []
-    dep = synthesize(Path(project_dir), stack, orchestrator, work / "synth")
-    if dep.orchestrator != "step-functions":
-        raise FlowstacksError(f"run-local executes step-functions stacks; {stack} deploys to "
-                              f"{dep.orchestrator}", where="--orchestrator",
-                              hint="add --orchestrator step-functions")
-    run = LocalRun(stack=stack, deployment=dep, work=work)
     try:
-        write_packages(Path(project_dir), dep, orchestrator)
+        run = LocalRun(deployments=_deploy(Path(project_dir), plans, orchestrator, work), work=work)
         metadata = start_metadata_service(work)
         services.append(metadata)
-        region, account = dep.region_account
+        region, account = run.deployments[0].region_account
         moto = start_moto(work, region, account, image_path(), {"METAFLOW_SERVICE_URL": metadata.url})
         services.append(moto)
         run.service_url, run.endpoint = metadata.url, moto.url
         acct = Account(moto.url, region, account)
-        provision(acct, dep, Path(project_dir))
-        reporter.line(f"[bold]{stack}[/bold] deployed into the emulated account {account} "
-                      f"({region}): {len(dep.state_machines)} state machines, {len(dep.rules)} rules, "
-                      f"{len(dep.packages)} code packages")
-        session = StepFunctionsSession(acct, dep, reporter)
-        _start(session, dep, flows, params or {})
+        for dep in run.deployments:
+            provision(acct, dep, Path(project_dir))
+            reporter.line(f"[bold]{dep.stack}[/bold] deployed into the emulated account {account} "
+                          f"({region}): {len(dep.state_machines)} state machines, {len(dep.rules)} "
+                          f"rules, {len(dep.packages)} code packages")
+        session = StepFunctionsSession(acct, run.deployments, reporter)
+        for dep, (_stack, flows) in zip(run.deployments, plans):
+            _start(session, dep, flows, params or {})
         run.executions = session.follow(timeout)
         for ex in run.executions:
             for task in ex.failed_tasks or ([] if ex.status == "SUCCEEDED" else [None]):
                 reporter.failure(ex, task, log_tail(acct, task) if task else "")
-        run.checks = check_runs(run, run.executions, other_namespaces)
+        run.checks = check_runs(run, run.executions)
         run.refused = [line.split(REFUSED, 1)[1].strip() for line in
                        moto.log.read_text(encoding="utf-8", errors="replace").splitlines() if REFUSED in line]
         run.seconds = time.monotonic() - started
-        reporter.summary(stack, run.executions, run.checks, dep.namespace, run.refused)
+        reporter.summary(run.executions, run.checks,
+                         {d.stack: d.namespace for d in run.deployments}, run.refused)
         return run
     finally:
         for service in reversed(services):
             service.stop()
         if not keep:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def run_local(project_dir: Path, stack: str, orchestrator: str | None = None,
+              flows: list[str] | None = None, params: dict[str, Any] | None = None,
+              reporter: Reporter | None = None, timeout: float = 1800, keep: bool = False,
+              work: Path | None = None) -> LocalRun:
+    """``flowstacks run-local --stack STACK``: :func:`run_stacks` of one stack."""
+    return run_stacks(project_dir, [(stack, flows)], orchestrator, params, reporter, timeout, keep, work)

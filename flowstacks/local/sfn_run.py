@@ -39,6 +39,7 @@ class TaskRun:
 
 @dataclass
 class Execution:
+    stack: str
     flow: str
     arn: str
     name: str
@@ -94,19 +95,20 @@ def _json(text: Any) -> Any:
 
 
 class StepFunctionsSession:
-    """The executions of one deployment: started here or by EventBridge, followed to the end."""
+    """The executions of deployments sharing one account: started here or by EventBridge,
+    followed to the end."""
 
-    def __init__(self, account: Callable[[str], Any], deployment: Deployment, observer: Observer):
+    def __init__(self, account: Callable[[str], Any], deployments: list[Deployment], observer: Observer):
         self.sfn = account("stepfunctions")
-        self.dep = deployment
+        self.deployments = deployments
         self.observer = observer
         self.executions: dict[str, Execution] = {}
         self._started_by: dict[str, str] = {}
 
     # -- starting -------------------------------------------------------------------------------
-    def start(self, flow: str, params: dict[str, Any]) -> str:
+    def start(self, dep: Deployment, flow: str, params: dict[str, Any]) -> str:
         """Start a flow's state machine by hand, as ``step-functions trigger`` does."""
-        machine = self.dep.machine(flow)
+        machine = dep.machine(flow)
         answer = self.sfn.start_execution(stateMachineArn=machine.arn, input=parameters_input(params))
         self._started_by[answer["executionArn"]] = "run-local"
         return answer["executionArn"]
@@ -126,20 +128,24 @@ class StepFunctionsSession:
 
     # -- following ------------------------------------------------------------------------------
     def _discover(self) -> None:
-        for machine in self.dep.state_machines:
-            page = self.sfn.list_executions(stateMachineArn=machine.arn, maxResults=1000)
-            for item in page.get("executions", []):
-                arn = item["executionArn"]
-                if arn in self.executions:
-                    continue
-                started_by = self._started_by.get(arn) or self._rule_for(machine.arn)
-                ex = Execution(flow=machine.logical, arn=arn, name=item["name"],
-                               machine_arn=machine.arn, started_by=started_by)
+        for dep in self.deployments:
+            for machine in dep.state_machines:
+                self._discover_machine(dep, machine.logical, machine.arn)
+
+    def _discover_machine(self, dep: Deployment, flow: str, machine_arn: str) -> None:
+        page = self.sfn.list_executions(stateMachineArn=machine_arn, maxResults=1000)
+        for item in page.get("executions", []):
+            arn = item["executionArn"]
+            if arn not in self.executions:
+                started_by = self._started_by.get(arn) or self._rule_for(machine_arn)
+                ex = Execution(stack=dep.stack, flow=flow, arn=arn, name=item["name"],
+                               machine_arn=machine_arn, started_by=started_by)
                 self.executions[arn] = ex
                 self.observer.execution_started(ex)
 
     def _rule_for(self, machine_arn: str) -> str:
-        rules = [r.name for r in self.dep.rules if r.pattern and any(t.arn == machine_arn for t in r.targets)]
+        rules = [r.name for dep in self.deployments for r in dep.rules
+                 if r.pattern and any(t.arn == machine_arn for t in r.targets)]
         return f"event rule {rules[0]}" if rules else "outside run-local"
 
     def _task_for(self, ex: Execution, event: dict[str, Any]) -> TaskRun | None:
@@ -188,7 +194,7 @@ class StepFunctionsSession:
             ex.error, ex.cause = described.get("error"), described.get("cause")
             self.observer.execution_finished(ex)
 
-    def follow(self, timeout: float, poll: float = 0.5) -> list[Execution]:
+    def follow(self, timeout: float, poll: float = 2.0) -> list[Execution]:
         """Until every execution (those started here and those rules start) has ended."""
         deadline = time.monotonic() + timeout
         quiet_since: float | None = None
@@ -211,4 +217,4 @@ class StepFunctionsSession:
                                             cause=f"still running after {timeout:.0f} s")
                     ex.status, ex.stopped, ex.error = "TIMED_OUT", time.time(), "run-local.Timeout"
                     self.observer.execution_finished(ex)
-        return sorted(self.executions.values(), key=lambda e: e.started)
+        return sorted(self.executions.values(), key=lambda e: (e.stack, e.started))
