@@ -11,6 +11,8 @@ Defects the runs found are strict xfails naming the defect: they flip when the r
 
 from __future__ import annotations
 
+import io
+
 import pytest
 
 pytest.importorskip("moto")
@@ -30,13 +32,20 @@ DEFECT_NO_TRIGGER = (
     "AttributeError: 'Current' object has no attribute 'trigger'")
 
 
+OUTPUT = io.StringIO()
+
+
 @pytest.fixture(scope="module")
 def session(tmp_path_factory):
+    from rich.console import Console
+
+    from flowstacks.local.report import Reporter
     from flowstacks.local.run import run_stacks
 
     plans = [("prod", None), ("test.feature_x", ["ScoringFlow"])]
-    return run_stacks(REPO, plans, "step-functions", timeout=1200,
-                      work=tmp_path_factory.mktemp("run-local"))
+    reporter = Reporter(Console(file=OUTPUT, width=200, highlight=False, color_system=None))
+    return run_stacks(REPO, plans, "step-functions", reporter=reporter, timeout=1200,
+                      work=tmp_path_factory.mktemp("run-local"), keep=True)
 
 
 def _one(session, flow, stack="prod"):
@@ -140,3 +149,25 @@ def test_prod_namespace_latest_run_is_prods_not_the_test_stacks(session):
 @pytest.mark.slow
 def test_no_task_request_left_the_machine(session):
     assert session.refused == []
+
+
+@pytest.mark.slow
+def test_output_shows_tasks_pathspecs_client_snippets_and_the_failing_steps_log(session):
+    text = OUTPUT.getvalue()
+    train = _one(session, "TrainFlow")
+    assert f"TrainFlow train → Batch job " in text and "TrainFlow #train (dynamodb:getItem) done" in text
+    assert f"namespace('{session.deployment('prod').namespace}'); Run('{train.pathspec}')" in text
+    publish = _one(session, "PublishFlow")
+    assert f"{publish.pathspec}/start failed" in text
+    assert "AttributeError: 'Current' object has no attribute 'trigger'" in text  # the log tail
+
+
+@pytest.mark.slow
+def test_each_task_ran_in_a_fresh_folder_and_kept_its_metadata_there(session):
+    """Evidence for the metadata defect: with --metadata=local each task writes its run's
+    metadata under its own container folder, which Batch discards with the container."""
+    train = _one(session, "TrainFlow")
+    end = train.task_of("end")
+    folders = list((session.work / "containers").glob(f"SFN-TrainFlow--end---{end.job_id[:30]}*"))
+    assert len(folders) == 1
+    assert (folders[0] / "metaflow" / ".metaflow" / "TrainFlow" / train.run_id / "end" / end.job_id).is_dir()
