@@ -20,6 +20,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from flowstacks.render.serialize import compact_json
+
 MAX_REPR = 300
 
 
@@ -112,7 +114,7 @@ def check(request: dict[str, Any]) -> dict[str, Any]:
 
 def main(argv: list[str]) -> int:
     request = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
-    print(json.dumps(check(request)))
+    print(compact_json(check(request)))
     return 0
 
 

@@ -10,12 +10,13 @@ finding, not something to let through).
 
 from __future__ import annotations
 
-import json
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 from urllib.parse import urlsplit
+
+from flowstacks.render.serialize import compact_json
 
 IMDS_HOST = "169.254.169.254"
 REFUSED = "flowstacks run-local refused:"  # the log line run-local reports
@@ -41,7 +42,7 @@ class _Handler(BaseHTTPRequestHandler):
         host = url.hostname or ""
         if not host and url.path.startswith(ECS_PREFIX):
             job_id = url.path[len(ECS_PREFIX):].strip("/")
-            self._send(200, json.dumps(self.server.container_metadata(job_id)), "application/json")
+            self._send(200, compact_json(self.server.container_metadata(job_id)), "application/json")
         elif host == IMDS_HOST:
             code, body = self.server.instance_metadata(self.command, url.path)
             self._send(code, body, "application/json" if body.startswith("{") else "text/plain")
@@ -76,7 +77,7 @@ class MetadataServer(ThreadingHTTPServer):
         answers = {
             ("PUT", "/latest/api/token"): "flowstacks-local-imds-token",
             ("GET", "/latest/meta-data/instance-life-cycle"): "on-demand",
-            ("GET", "/latest/dynamic/instance-identity/document"): json.dumps({
+            ("GET", "/latest/dynamic/instance-identity/document"): compact_json({
                 "instanceId": "i-0f10wstac6510ca1", "instanceType": "local.emulated",
                 "region": self.region, "availabilityZone": f"{self.region}a"}),
         }

@@ -24,6 +24,8 @@ import re
 import sys
 from typing import Any, Awaitable, Callable
 
+from flowstacks.render.serialize import compact_json
+
 RUN_CREATE = re.compile(r"^/flows/(?P<flow>[^/]+)/run$")
 TASK_CREATE = re.compile(r"^/flows/(?P<flow>[^/]+)/runs/(?P<run>[^/]+)/steps/(?P<step>[^/]+)/task$")
 ARTIFACT_GET = re.compile(r"^/flows/(?P<flow>[^/]+)/runs/(?P<run>[^/]+)/steps/(?P<step>[^/]+)"
@@ -130,7 +132,7 @@ class ServiceGaps:
 
 
 async def _respond(send: Send, status: int, payload: dict[str, Any]) -> None:
-    data = json.dumps(payload).encode("utf-8")
+    data = compact_json(payload).encode("utf-8")
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"),
                             (b"content-length", str(len(data)).encode())]})

@@ -38,6 +38,7 @@ from typing import Any, Callable
 
 from flowstacks.local.container import Image, LocalEngine
 from flowstacks.local.instance_metadata import ECS_PREFIX, MetadataServer
+from flowstacks.render.serialize import compact_json
 
 STATUS_CHANGE = "Step Functions Execution Status Change"
 
@@ -180,7 +181,7 @@ def _target_input(target: dict[str, Any], event: dict[str, Any]) -> str:
         from jsonpath_ng import parse
 
         found = [m.value for m in parse(target["InputPath"]).find(event)]
-        return json.dumps(found[0] if found else None)
+        return compact_json(found[0] if found else None)
     transformer = target.get("InputTransformer")
     if transformer:
         from moto.events.models import EventTemplateParser
@@ -188,8 +189,8 @@ def _target_input(target: dict[str, Any], event: dict[str, Any]) -> str:
         value = EventTemplateParser.parse(input_template=transformer.get("InputTemplate"),
                                           input_paths_map=transformer.get("InputPathsMap", {}),
                                           event=event)
-        return value if isinstance(value, str) else json.dumps(value)
-    return json.dumps(event)
+        return value if isinstance(value, str) else compact_json(value)
+    return compact_json(event)
 
 
 def start_execution(account: str, region: str, arn: str, input_text: str) -> Any:
@@ -242,7 +243,7 @@ def status_change_detail(execution: Any) -> dict[str, Any]:
         "startDate": millis(execution.start_date),
         "stopDate": millis(execution.stop_date),
         "input": execution.execution_input,
-        "output": json.dumps(output) if output is not None and not isinstance(output, str) else output,
+        "output": compact_json(output) if output is not None and not isinstance(output, str) else output,
         "error": execution.error,
         "cause": execution.cause,
     }
@@ -258,7 +259,7 @@ def _install_status_events() -> None:
         original(self)
         execution = self.execution
         event = {"Source": "aws.states", "DetailType": STATUS_CHANGE,
-                 "Detail": json.dumps(status_change_detail(execution)),
+                 "Detail": compact_json(status_change_detail(execution)),
                  "Resources": [execution.exec_arn], "EventBusName": "default"}
         try:
             events_backends[execution.account_id][execution.region_name].put_events([event])

@@ -14,6 +14,7 @@ from typing import Any, Callable
 from flowstacks.errors import FlowstacksError
 from flowstacks.local.deployment import Deployment, package_path
 from flowstacks.local.services import boto_client
+from flowstacks.render.serialize import compact_json
 
 BUCKET_VARIABLES = ("METAFLOW_DATASTORE_SYSROOT_S3", "METAFLOW_DATATOOLS_S3ROOT",
                     "METAFLOW_CARD_S3ROOT", "METAFLOW_CODE_URL")
@@ -62,7 +63,7 @@ def _platform(acct: Account, dep: Deployment) -> None:
             "CreateBucketConfiguration": {"LocationConstraint": acct.region}}
         _ensure(lambda: s3.create_bucket(Bucket=bucket, **kwargs),
                 ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"))
-    trust = json.dumps({"Version": "2012-10-17", "Statement": [{
+    trust = compact_json({"Version": "2012-10-17", "Statement": [{
         "Effect": "Allow", "Principal": {"Service": "batch.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
     _ensure(lambda: iam.create_role(RoleName="flowstacks-local-batch-service",
                                     AssumeRolePolicyDocument=trust), ("EntityAlreadyExists",))

@@ -26,6 +26,7 @@ from flowstacks.local.provision import Account, provision
 from flowstacks.local.report import Reporter
 from flowstacks.local.services import Service, start_metadata_service, start_moto
 from flowstacks.local.sfn_run import Execution, StepFunctionsSession, TaskRun
+from flowstacks.render.serialize import compact_json
 
 INSTALL_HINT = "pip install 'flowstacks[local]' (moto[server], metaflow-local-service)"
 
@@ -108,7 +109,7 @@ def check_runs(run: LocalRun, executions: list[Execution], timeout: float = 300)
                      "datastore_root": _datastore_root(dep, ex.flow)})
     home = Path(tempfile.mkdtemp(prefix="client-", dir=run.work))
     path = home / "request.json"
-    path.write_text(json.dumps({"service_url": run.service_url, "runs": runs}), encoding="utf-8")
+    path.write_text(compact_json({"service_url": run.service_url, "runs": runs}), encoding="utf-8")
     env = {**client_environment(run.service_url, run.endpoint, region, str(home)),
            "PATH": image_path(), "LANG": "C.UTF-8"}
     done = subprocess.run([sys.executable, "-m", "flowstacks.local.client_check", str(path)],

@@ -6,7 +6,6 @@ process id) when run-local ends.
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess
@@ -19,6 +18,7 @@ from typing import Any
 
 from flowstacks.errors import FlowstacksError
 from flowstacks.local.instance_metadata import proxy_environment
+from flowstacks.render.serialize import compact_json
 
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                     "AWS_SESSION_TOKEN": "testing"}
@@ -86,7 +86,7 @@ def start_moto(work: Path, region: str, account: str, image_path: str, plumbing:
     containers.mkdir(parents=True, exist_ok=True)
     config = work / "moto.json"
     url = f"http://127.0.0.1:{port}"
-    config.write_text(json.dumps({
+    config.write_text(compact_json({
         "port": port, "metadata_port": metadata_port, "region": region, "account": account,
         "containers": str(containers), "path": image_path,
         "capacity": capacity or max(2, os.cpu_count() or 2),

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
 from flowstacks.local.deployment import Deployment, Rule
+from flowstacks.render.serialize import metaflow_json
 
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 SETTLE_SECONDS = 3.0  # after the last execution ends: time for the rules it fired to start others
@@ -84,7 +85,7 @@ class Observer(Protocol):
 
 def parameters_input(params: dict[str, Any]) -> str:
     """The execution input Metaflow's ``step-functions trigger`` sends."""
-    return json.dumps({"Parameters": json.dumps(params)})
+    return metaflow_json({"Parameters": metaflow_json(params)})
 
 
 def _json(text: Any) -> Any:
