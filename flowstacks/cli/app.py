@@ -154,6 +154,23 @@ def diff(
         raise typer.Exit(1)
 
 
+@app.command("run-local")
+def run_local(
+    stack: Annotated[str, typer.Option("--stack", help="the stack to deploy and run")],
+    orchestrator: OrchestratorOpt = None,
+    flow: Annotated[Optional[list[str]], typer.Option("--flow", help="run only this flow (repeatable)")] = None,
+    param: Annotated[Optional[list[str]], typer.Option("--param", help="NAME=VALUE (repeatable)")] = None,
+    timeout: Annotated[float, typer.Option("--timeout", help="seconds before runs are stopped")] = 1800,
+    keep: Annotated[bool, typer.Option("--keep", help="keep the work folder (containers, logs)")] = False,
+    project_dir: ProjectDirOpt = Path("."),
+) -> None:
+    """Deploy STACK into an emulated cloud on this machine and run its flows there; exit 1 unless
+    every run succeeds (needs the "local" extra)."""
+    from flowstacks.local.cli import main as run_local_main
+
+    raise typer.Exit(run_local_main(project_dir, stack, orchestrator, flow, param, timeout, keep))
+
+
 @stack_app.command("init")
 def stack_init(
     write: Annotated[bool, typer.Option("--write", help="also write stacks/Pulumi.<stack>.yaml")] = False,
