@@ -75,8 +75,9 @@ def _defines_flowspec(path: Path) -> bool:
 def discover_flow_files(flow_dir: Path) -> list[Path]:
     """Candidate flow files of ``flow_dir``: ``*.py`` that define classes, not the config, not ``_*``."""
     if not flow_dir.is_dir():
-        raise FlowstacksError("no flowspecs/ folder here", where=str(flow_dir),
-                              hint="point --project-dir at the folder that holds flowspecs/")
+        raise FlowstacksError(f"no {flow_dir.name}/ folder here", where=str(flow_dir),
+                              hint="point --project-dir at the folder that holds flowspecs/ (or "
+                                   "flowstacks_config.py, whose flows_dir names the flows' folder)")
     return [
         p for p in sorted(flow_dir.glob("*.py"))
         if p.name != CONFIG_MODULE and not p.name.startswith("_") and _defines_flowspec(p)
@@ -439,7 +440,8 @@ def _relative(path: Path, project_dir: Path) -> str:
 
 def load_all(project_dir: Path, config_files: Mapping[str, Mapping[str, Path]] | None = None,
              flow_dir: Path | None = None) -> list[Flow]:
-    """Every flow of ``flowspecs/`` (files without a FlowSpec subclass are helpers, skipped).
+    """Every flow of ``flow_dir`` (default ``flowspecs/``; files without a FlowSpec subclass are
+    helpers, skipped).
 
     ``config_files`` maps a flow class name to its Config files for this deployment.
     """
