@@ -82,10 +82,13 @@ def test_pulumi_project_and_infra_follow_this_repository(adopted):
     assert "PolicyPack(" in (root / "infra/policypack/__main__.py").read_text()
 
 
-def test_generated_entry_point_runs_from_the_program_folder(adopted):
-    """The Pulumi CLI runs the program with infra/ as working directory (main: infra/): the generated
-    entry point still finds the project at the root (here under Pulumi's mock engine)."""
-    root, _ = adopted
+@pytest.mark.parametrize("which", ["generated", "this repository's"])
+def test_entry_point_runs_from_the_program_folder(adopted, which):
+    """The Pulumi CLI runs the program with infra/ as working directory (main: infra/): the entry point
+    still finds the project at the root (here under Pulumi's mock engine)."""
+    from tests.conftest import REPO
+
+    root = adopted[0] if which == "generated" else REPO
     script = (
         "import runpy, sys\n"
         "from flowstacks.synth.engine import run_program\n"
