@@ -46,8 +46,8 @@ def _environment() -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.PackageLoader("flowstacks.adopt", "templates"),
         variable_start_string="{=", variable_end_string="=}", comment_start_string="{##",
-        comment_end_string="##}", keep_trailing_newline=True, undefined=jinja2.StrictUndefined,
-        autoescape=False)
+        comment_end_string="##}", keep_trailing_newline=True, trim_blocks=True,
+        undefined=jinja2.StrictUndefined, autoescape=False)
 
 
 def render(template: str, **values: Any) -> str:
@@ -61,8 +61,9 @@ def _version(dist: str) -> str:
     try:
         return metadata.version(dist)
     except metadata.PackageNotFoundError:
-        raise FlowstacksError(f"{dist} is not installed as a distribution", where="flowstacks init",
-                              hint="install flowstacks with pip (the generated files pin its version)") from None
+        raise FlowstacksError(
+            f"{dist} is not installed as a distribution", where="flowstacks init",
+            hint="install flowstacks with pip (the generated files pin its version)") from None
 
 
 def github_repo(root: Path) -> str | None:
@@ -109,7 +110,8 @@ def _config_body(root: Path, flows_dir: str | None, orchestrator: str | None,
     flows_dir = choose_flows_dir(root, flows_dir or (previous.flows_dir if previous else None))
     project, flows = discover_project(root, flows_dir)
     if orchestrator:
-        choice = OrchestratorChoice(user=orchestrator, test=orchestrator, prod=orchestrator)  # type: ignore[arg-type]
+        choice = OrchestratorChoice(
+            user=orchestrator, test=orchestrator, prod=orchestrator)  # type: ignore[arg-type]
     else:
         choice = previous.orchestrators if previous else OrchestratorChoice()
     return render("flowstacks_config.py.j2", project=project, flows_dir=flows_dir, flows=flows,

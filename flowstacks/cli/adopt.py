@@ -36,7 +36,8 @@ def init(
 
 
 def ls(
-    stack: Annotated[Optional[list[str]], typer.Option("--stack", help="a stack, e.g. user.alice (repeatable)")] = None,
+    stack: Annotated[Optional[list[str]], typer.Option(
+        "--stack", help="a stack, e.g. user.alice (repeatable)")] = None,
     all_stacks: Annotated[bool, typer.Option("--all", help="every stack of the matrix (the default)")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout")] = False,
     orchestrator: Annotated[Optional[str], typer.Option(
