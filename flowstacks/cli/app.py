@@ -269,6 +269,13 @@ def names(ctx: typer.Context) -> None:
     raise typer.Exit(run(list(ctx.args)))
 
 
+from flowstacks.cli import adopt as _adopt  # noqa: E402 - adoption commands live in their own module
+
+app.command("init")(_adopt.init)
+app.command("ls")(_adopt.ls)
+stack_app.command("for-git-branch")(_adopt.for_git_branch)
+
+
 def run_app(argv: list[str]) -> int:
     """Run the typer app; usage errors print their message and exit 1."""
     try:

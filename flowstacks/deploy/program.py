@@ -18,13 +18,7 @@ from flowstacks.load.project import ProjectDir
 from flowstacks.model.deployment import StackContext
 from flowstacks.policy.check import NAMING_OUTPUT
 from flowstacks.render.artifact import Artifact
-from flowstacks.render.summary import render_summary
-
-
-def client_snippet(ctx: StackContext, flow: str) -> str:
-    """One line of Python that finds this flow's deployed runs with the Metaflow client."""
-    return (f"from metaflow import Flow, namespace; namespace({ctx.namespace!r}); "
-            f"runs = list(Flow({flow!r}).runs('project_branch:{ctx.branch_name}'))")
+from flowstacks.render.summary import client_snippet, render_summary
 
 
 def export_outputs(ctx: StackContext, result: BackendResult, deployer: NamespaceRole) -> None:

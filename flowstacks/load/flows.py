@@ -46,8 +46,9 @@ def _defines_flowspec(path: Path) -> bool:
 def discover_flow_files(flow_dir: Path) -> list[Path]:
     """Candidate flow files of ``flow_dir``: ``*.py`` that define classes, not the config, not ``_*``."""
     if not flow_dir.is_dir():
-        raise FlowstacksError("no flowspecs/ folder here", where=str(flow_dir),
-                              hint="point --project-dir at the folder that holds flowspecs/")
+        raise FlowstacksError(f"no {flow_dir.name}/ folder here", where=str(flow_dir),
+                              hint="point --project-dir at the folder that holds flowspecs/ (or "
+                                   "flowstacks_config.py, whose flows_dir names the flows' folder)")
     return [
         p for p in sorted(flow_dir.glob("*.py"))
         if p.name != CONFIG_MODULE and not p.name.startswith("_") and _defines_flowspec(p)
@@ -167,11 +168,11 @@ def _relative(path: Path, project_dir: Path) -> str:
         return str(path)
 
 
-def load_all(project_dir: Path) -> list[Flow]:
-    """Every flow of ``flowspecs/`` with its default Config values (files without a FlowSpec
-    subclass are helpers, skipped)."""
+def load_all(project_dir: Path, flow_dir: Path | None = None) -> list[Flow]:
+    """Every flow of ``flow_dir`` (default ``flowspecs/``) with its default Config values (files
+    without a FlowSpec subclass are helpers, skipped)."""
     flows = []
-    for path in discover_flow_files(project_dir / "flowspecs"):
+    for path in discover_flow_files(flow_dir or project_dir / "flowspecs"):
         if flow_classes(_import(path, "{}")):
             flows.append(load_flow(path, project_dir))
     return flows
