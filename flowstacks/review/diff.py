@@ -13,6 +13,7 @@ deletion of a protected resource is reported as blocking.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from flowstacks.render.serialize import compact_json
 from flowstacks.review.changes import ChangePlan, ResourceChange, changed_paths, classify
 
 MARKDOWN_LIMIT = 60_000
+PACKAGE_SHA = re.compile(r"-[0-9a-f]{16}$")  # deploy.components.code_package.package_resource_name
 STACK_WIDE = "(stack)"
 TEXT_PATHS = 12  # changed inputs shown per resource in a deployment review's text output
 
@@ -123,7 +125,10 @@ def _keyed(manifest: dict[str, Any], ctx: StackContext) -> dict[str, dict[str, A
     pairs = replacements(ctx)
     out = {}
     for r in manifest["resources"]:
-        key = f"{r['type']} {normalize(r['name'], pairs, ctx.branch_name)}"
+        name = normalize(r["name"], pairs, ctx.branch_name)
+        if r.get("retainOnDelete"):  # a code package: named by its sha, compared as the flow's package
+            name = PACKAGE_SHA.sub("-<SHA>", name)
+        key = f"{r['type']} {name}"
         out[key] = {"type": r["type"], "inputs": normalize(r.get("inputs") or {}, pairs, ctx.branch_name),
                     "protect": r.get("protect", False)}
     return out

@@ -99,24 +99,26 @@ class Recorded:
     and ``parent`` are the URNs the Pulumi engine gives the resource and its parent (what
     ``pulumi state unprotect`` and ``pulumi stack --show-urns`` name), see :func:`engine_urn`."""
 
-    __slots__ = ("type", "name", "inputs_json", "protect", "custom", "urn", "parent")
+    __slots__ = ("type", "name", "inputs_json", "protect", "custom", "urn", "parent", "retain")
 
     def __init__(self, type: str, name: str, inputs_json: str, protect: bool, custom: bool,
-                 urn: str = "", parent: str = ""):
+                 urn: str = "", parent: str = "", retain: bool = False):
         self.type, self.name, self.inputs_json = type, name, inputs_json
         self.protect, self.custom = protect, custom
         self.urn, self.parent = urn, parent
+        self.retain = retain  # retainOnDelete: `pulumi destroy` leaves the cloud object
 
     @property
     def inputs(self) -> dict[str, Any]:
         return json.loads(self.inputs_json)
 
     def manifest_line(self) -> str:
-        """``compact_json({"inputs", "name", "parent", "protect", "type", "urn"})`` without
-        decoding the inputs."""
+        """``compact_json({"inputs", "name", "parent", "protect", ["retainOnDelete",] "type",
+        "urn"})`` without decoding the inputs (``retainOnDelete`` only when set)."""
+        retain = '"retainOnDelete":true,' if self.retain else ""
         return (f'{{"inputs":{self.inputs_json},"name":{compact_json(self.name)},'
                 f'"parent":{compact_json(self.parent)},'
-                f'"protect":{"true" if self.protect else "false"},"type":{compact_json(self.type)},'
+                f'"protect":{"true" if self.protect else "false"},{retain}"type":{compact_json(self.type)},'
                 f'"urn":{compact_json(self.urn)}}}')
 
 
@@ -169,7 +171,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         urn = self.make_urn(request.parent, request.type, request.name)
         engine, parent = self._engine_urn(request, urn)
         self.recorded.append(Recorded(request.type, request.name, recorded,
-                                      bool(request.protect), bool(request.custom), engine, parent))
+                                      bool(request.protect), bool(request.custom), engine, parent,
+                                      bool(request.retainOnDelete)))
         if f'"{SECRET_MARK}"' in recorded:  # the provider gets secrets as the SDK decodes them
             inputs = rpc.deserialize_properties(request.object)
         id_, state = self.mocks.new_resource(pulumi.runtime.MockResourceArgs(
@@ -240,7 +243,7 @@ class StackResult:
     def summary(self) -> "StackResult":
         """The same result without the recorded inputs and artifact contents (for reports)."""
         return StackResult(self.stack, self.project,
-                           [Recorded(r.type, r.name, "{}", r.protect, r.custom, r.urn, r.parent)
+                           [Recorded(r.type, r.name, "{}", r.protect, r.custom, r.urn, r.parent, r.retain)
                             for r in self.resources],
                            self.outputs, [Artifact(a.path, "", a.written) for a in self.artifacts])
 
@@ -256,7 +259,7 @@ class StackResult:
             "outputs": self.outputs,
             "resources": [
                 {"type": r.type, "name": r.name, "inputs": r.inputs, "protect": r.protect,
-                 "urn": r.urn, "parent": r.parent}
+                 **({"retainOnDelete": True} if r.retain else {}), "urn": r.urn, "parent": r.parent}
                 for r in self._custom_sorted()
             ],
         }

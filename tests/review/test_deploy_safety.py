@@ -29,13 +29,10 @@ FLOW_OBJECT = {"step-functions": "aws:sfn/stateMachine:StateMachine",
                "airflow": OBJECT}
 FLOWS = ("FeaturesFlow", "ProjectFlow", "PublishFlow", "RefreshFlow", "ScoringFlow", "TrainFlow")
 
-# Issue 20: a code package's S3 key holds the package hash, `key` forces replacement
-# (terraform-provider-aws internal/service/s3/object.go) and the object is protected in prod, so
-# every code or Config change replaces it: `pulumi up -s prod` fails, other stacks delete the
-# package runs still read. Fixed when a new code version is a new object (a create) and the old
-# one a retained, unprotected delete.
-CODE_PACKAGE_DEFECT = ("code package keyed by its hash: `key` forces a replacement, protected in "
-                       "prod (issue 20)")
+# Issue 20: a code package's S3 key holds the package hash and `key` forces replacement
+# (terraform-provider-aws internal/service/s3/object.go). So the package resource is keyed by the
+# hash too: a new code version is a new object (a create), the old one a retained delete
+# (retainOnDelete, never protected: past runs and `resume` still download it).
 
 
 def _edit(path: Path, old: str, new: str) -> None:
@@ -83,48 +80,58 @@ EVERY = [(o, s) for o in ORCHESTRATORS for s in STACKS]
 
 
 @pytest.mark.parametrize("orchestrator,stack", EVERY)
-def test_code_change_today_replaces_every_code_package(projects, orchestrator, stack):
-    """Pins today's finding: a step body edited in one flow changes every flow's package (Metaflow
-    packages the whole flow folder); each package is REPLACED because `key` changed; in prod and
-    prod.staging that is a replacement of a protected resource, which blocks the deployment."""
+def test_code_change_creates_new_packages_and_retains_the_old(projects, orchestrator, stack):
+    """A step body edited in one flow changes every flow's package (Metaflow packages the whole
+    flow folder): each new package is CREATED, each old one a retained delete that blocks
+    nothing, in prod too; the flows' orchestrator objects are updated in place."""
     plan = plan_for(projects, "code", orchestrator, stack)
-    replaced = [c for c in plan.changes if c.action == "replace"]
-    assert sorted(_flow(c.name) for c in replaced) == sorted(FLOWS)
-    assert all(c.type == OBJECT and c.replacing == ("key",) for c in replaced)
-    assert all(any(p == "key" for p, _, _ in c.paths) for c in replaced)
-    # everything else is an in-place update of the flows' orchestrator objects
-    others = [c for c in plan.changes if c.action != "replace"]
-    assert {c.action for c in others} == {"update"}
-    assert sorted(_flow(c.name) for c in others if c.type == FLOW_OBJECT[orchestrator]) == \
+    created = [c for c in plan.changes if c.action == "create"]
+    deleted = [c for c in plan.changes if c.action == "delete"]
+    assert sorted(_flow(c.name) for c in created) == sorted(FLOWS)
+    assert sorted(_flow(c.name) for c in deleted) == sorted(FLOWS)
+    assert all(c.type == OBJECT for c in created + deleted)
+    assert all(c.retained and not c.protect and not c.blocked for c in deleted)
+    updates = [c for c in plan.changes if c.action not in ("create", "delete")]
+    assert {c.action for c in updates} == {"update"}
+    assert sorted(_flow(c.name) for c in updates if c.type == FLOW_OBJECT[orchestrator]) == \
         sorted(FLOWS)
-    assert [c.name for c in plan.blocked] == ([c.name for c in replaced] if PROTECTED[stack] else [])
 
 
-@pytest.mark.xfail(strict=True, reason=CODE_PACKAGE_DEFECT)
 @pytest.mark.parametrize("change", ("code", "config"))
 @pytest.mark.parametrize("orchestrator,stack", EVERY)
 def test_code_change_is_never_a_failing_replacement(projects, change, orchestrator, stack):
-    """The desired behaviour: a code (or Config) change deploys in every stack, replacing
-    nothing; a package no longer used may be deleted only if nothing protects it."""
+    """A code (or Config) change deploys in every stack, replacing nothing; a package no longer
+    used leaves the stack but stays in S3 (retained), and nothing protects it."""
     plan = plan_for(projects, change, orchestrator, stack)
     assert not plan.blocked
     assert [c.name for c in plan.changes if c.action == "replace"] == []
 
 
+def test_packages_are_retained_and_never_protected():
+    for orchestrator in ORCHESTRATORS:
+        manifest = synthesized(orchestrator, "prod").manifest()
+        packages = [r for r in manifest["resources"] if r["type"] == OBJECT
+                    and r["inputs"].get("contentType") == "application/gzip"]
+        assert len(packages) == len(FLOWS)
+        assert all(r.get("retainOnDelete") and not r["protect"] for r in packages)
+        others = [r for r in manifest["resources"] if r not in packages]
+        assert all(r["protect"] and not r.get("retainOnDelete") for r in others)
+
+
 @pytest.mark.parametrize("orchestrator,stack", EVERY)
 def test_config_value_change_is_an_update(projects, orchestrator, stack):
     """ScoringFlow's Config file changes: its orchestrator object is updated in place and no
-    other flow changes. (Its code package, which holds the Config values, is the same defect.)"""
+    other flow changes. (Its code package, which holds the Config values, is a new object.)"""
     plan = plan_for(projects, "config", orchestrator, stack)
     assert {_flow(c.name) for c in plan.changes} == {"ScoringFlow"}
     updated = [c for c in plan.changes if c.type == FLOW_OBJECT[orchestrator]
                and c.action == "update" and not c.name.endswith("-package")]
     assert len(updated) == 1 and not updated[0].replacing and not updated[0].blocked
-    package = [c for c in plan.changes if c not in updated]
-    assert [(c.type, c.action) for c in package] == [(OBJECT, "replace")]
+    package = sorted((c for c in plan.changes if c not in updated), key=lambda c: c.action)
+    assert [(c.type, c.action) for c in package] == [(OBJECT, "create"), (OBJECT, "delete")]
     # Metaflow keeps Config values in the code package: the update points the flow at the new one
-    new_hash = next(new for path, _, new in package[0].paths if path == "sourceHash")
-    assert new_hash in json.dumps([new for _, _, new in updated[0].paths])
+    new_key = package[0].name.rsplit("-", 1)[1]
+    assert new_key in json.dumps([new for _, _, new in updated[0].paths])
 
 
 def test_config_change_is_noted_on_its_flow(projects):
@@ -165,8 +172,10 @@ def test_removing_a_flow_from_prod_prints_the_unprotect_commands(projects, orche
         assert argv[:5] == ["pulumi", "state", "unprotect", "-s", "prod"] and len(argv) == 6
         assert f"'{argv[5]}'" in command  # quoted: URNs hold `$`
         urns.append(argv[5])
-    # exactly the deployed, protected resources of RefreshFlow, by the manifest's own URNs
-    expected = [u for u, r in deployed.items() if _flow(r["name"]) == "RefreshFlow"]
+    # exactly the deployed, protected resources of RefreshFlow, by the manifest's own URNs (its
+    # code package is retained, not protected: it leaves the stack and stays in S3)
+    expected = [u for u, r in deployed.items() if _flow(r["name"]) == "RefreshFlow" and r["protect"]]
+    assert any(r.get("retainOnDelete") for r in deployed.values() if _flow(r["name"]) == "RefreshFlow")
     assert sorted(urns) == sorted(expected) and expected
     assert all(deployed[u]["protect"] for u in urns)
     assert any(deployed[u]["type"] == FLOW_OBJECT[orchestrator] for u in urns)
@@ -180,7 +189,9 @@ def test_removing_a_flow_from_prod_prints_the_unprotect_commands(projects, orche
 def test_removing_a_flow_from_a_test_stack_is_not_blocked(projects):
     plan = plan_for(projects, "removed", "argo", "test.feature_x")
     deleted = [c for c in plan.changes if c.action == "delete"]
-    assert deleted and {_flow(c.name) for c in deleted} == {"RefreshFlow"}
+    # the flow folder changed, so every flow has a new package; the old ones are retained deletes
+    assert deleted and {_flow(c.name) for c in deleted if not c.retained} == {"RefreshFlow"}
+    assert all(c.type == OBJECT for c in deleted if c.retained)
     assert not [c for c in deleted if c.blocked] and plan.unprotect_commands() == []
 
 

@@ -31,8 +31,12 @@ def test_exports_and_protection(orchestrator, stack):
         assert train["orchestrator_object"] == expected_object
     else:
         assert train["orchestrator_object"].endswith("trainflow")
-    protected = {r.protect for r in result.resources if r.custom}
+    # every cloud resource of a prod namespace is protected, except the code packages, which are
+    # retained instead (a new version is a new object; the old one stays in S3)
+    protected = {r.protect for r in result.resources if r.custom and not r.retain}
     assert protected == ({True} if stack.startswith("prod") else {False})
+    retained = [r for r in result.resources if r.custom and r.retain]
+    assert len(retained) == 6 and not any(r.protect for r in retained)
     assert out["deployer_role"].endswith(f"{token_prefix('example_project', stack)}-deployer")
     assert "SUMMARY.md" in {a.path for a in result.artifacts}
 

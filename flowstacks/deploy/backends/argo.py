@@ -19,7 +19,8 @@ from flowstacks.deploy.backends import (
 from flowstacks.deploy.components.argo_flow import ArgoFlow, ArgoFlowArgs
 from flowstacks.deploy.components.argo_identity import ArgoTaskIdentity
 from flowstacks.deploy.components import protected_resources
-from flowstacks.deploy.components.code_package import CodePackageArgs, CodePackageObject
+from flowstacks.deploy.components.code_package import (CodePackageArgs, CodePackageObject,
+                                                        package_resource_name)
 from flowstacks.deploy.components.role import TaskIdentityArgs
 from flowstacks.deploy.options import StackOptions
 from flowstacks.deploy.packages import package_file
@@ -59,7 +60,8 @@ async def deploy_stack(options: StackOptions) -> BackendResult:
     while rendered:  # each flow's rendering is released as it is created
         item = rendered.popleft()
         fd, package = item.render.deployment, item.render.package
-        code = CodePackageObject(f"{fd.project_flow_name}-package", CodePackageArgs(
+        code = CodePackageObject(
+            package_resource_name(f"{fd.project_flow_name}-package", package.sha), CodePackageArgs(
             package, package_file(package, options.project_dir, options.write_packages),
             ctx.tags), protected)
         flow = ArgoFlow(fd.project_flow_name, ArgoFlowArgs(

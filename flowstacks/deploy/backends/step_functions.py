@@ -13,7 +13,8 @@ from flowstacks.deploy.backends import (
     BackendResult, FlowBatches, FlowRender, add_role, flow_renders,
 )
 from flowstacks.deploy.components import protected_resources
-from flowstacks.deploy.components.code_package import CodePackageArgs, CodePackageObject
+from flowstacks.deploy.components.code_package import (CodePackageArgs, CodePackageObject,
+                                                        package_resource_name)
 from flowstacks.deploy.components.role import NamespaceRole, RoleArgs
 from flowstacks.deploy.components.sfn_batch import JobDefinitions, JobDefinitionsArgs
 from flowstacks.deploy.components.sfn_flow import StepFunctionsFlow, StepFunctionsFlowArgs
@@ -78,7 +79,8 @@ async def deploy_stack(options: StackOptions) -> BackendResult:
     batches = FlowBatches()
     for machine in machines:
         name, package = machine.render.name, machine.render.package
-        code = CodePackageObject(f"{name}-code-package", CodePackageArgs(
+        code = CodePackageObject(
+            package_resource_name(f"{name}-code-package", package.sha), CodePackageArgs(
             package, package_file(package, options.project_dir, options.write_packages),
             ctx.tags), protected)
         flow = StepFunctionsFlow(name, StepFunctionsFlowArgs(

@@ -16,7 +16,9 @@ import pulumi
 
 def _protect_cloud_resources(args: pulumi.ResourceTransformationArgs
                              ) -> pulumi.ResourceTransformationResult | None:
-    if not isinstance(args.resource, pulumi.CustomResource):
+    if not isinstance(args.resource, pulumi.CustomResource) or args.opts.retain_on_delete:
+        # A retained resource (a code package) is never deleted from the cloud, so it needs no
+        # protection; protecting it would make every change of its address a failing deploy.
         return None
     return pulumi.ResourceTransformationResult(
         args.props, pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(protect=True)))

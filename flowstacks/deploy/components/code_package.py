@@ -24,8 +24,16 @@ class CodePackageArgs:
     tags: dict[str, str]
 
 
+def package_resource_name(flow_resource: str, sha: str) -> str:
+    """The package's resource name: keyed by its sha, so a new package is a new resource (a create)
+    and the old one a retained delete, never a replacement of an object past runs still read."""
+    return f"{flow_resource}-{sha[:16]}"
+
+
 class CodePackageObject(pulumi.ComponentResource):
-    """One ``aws.s3.BucketObjectv2`` (named like the component) at the package's address."""
+    """One ``aws.s3.BucketObjectv2`` (named like the component) at the package's address, kept in
+    S3 when it leaves the stack (``retainOnDelete``, like Metaflow, which never deletes packages:
+    runs in progress, ``resume`` and past runs download it) and therefore not protected."""
 
     def __init__(self, name: str, args: CodePackageArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("flowstacks:package:CodePackage", name, None, opts)
@@ -34,6 +42,6 @@ class CodePackageObject(pulumi.ComponentResource):
         self.object = aws.s3.BucketObjectv2(
             name, bucket=package.bucket, key=package.key, source=pulumi.FileAsset(str(args.source)),
             content_type="application/gzip", source_hash=package.sha, tags=args.tags,
-            opts=pulumi.ResourceOptions(parent=self))
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True))
         self.resources = [self.object]
         self.register_outputs({"url": package.url, "sha": package.sha})
