@@ -196,9 +196,11 @@ def names_in_namespace(res: Resource, stack: StackInfo) -> list[str]:
                        f"{_outside(name, stack)}")
     if res.type == "kubernetes:apiextensions.k8s.io/v1:CustomResource" or (
             res.type.startswith("kubernetes:argoproj.io/")):
-        meta = _obj(res.inputs.get("metadata"))
-        annotations = meta.get("annotations") or {}
-        if res.inputs.get("kind") in ARGO_KINDS and isinstance(annotations, dict):
+        meta = res.inputs.get("metadata") or {}
+        annotations = _obj(meta).get("annotations") or {}
+        # unknown metadata or annotations: the branch cannot be known, so it is not reported
+        if (res.inputs.get("kind") in ARGO_KINDS and isinstance(meta, dict)
+                and isinstance(annotations, dict)):
             # Metaflow's own annotation, or the namespace tag flowstacks puts on every object
             branch = annotations.get("metaflow/branch_name") or annotations.get("metaflow/branch")
             if branch is not UNKNOWN and branch != stack.branch_name:
@@ -262,7 +264,7 @@ def step_settings(res: Resource) -> list[tuple[str, int, int | None]]:
                 for name, p in _sfn_tasks(definition.get("States") or {})]
     if res.inputs.get("kind") == "WorkflowTemplate":
         # an unknown limit or deadline counts as set: only a known gap is reported
-        return [(t["name"], _count(_obj(t.get("retryStrategy")).get("limit", 0)),
+        return [(t["name"], _retries(t.get("retryStrategy")),
                  t.get("activeDeadlineSeconds"))
                 for t in _seq(_obj(res.inputs.get("spec")).get("templates"))
                 if isinstance(t, dict) and "container" in t and isinstance(t.get("name"), str)
@@ -270,9 +272,11 @@ def step_settings(res: Resource) -> list[tuple[str, int, int | None]]:
     return []
 
 
-def _count(value: Any) -> int:
-    """A retry count; an unknown one is taken as retrying (nothing known to report)."""
-    return 1 if value is UNKNOWN else int(value)
+def _retries(strategy: Any) -> int:
+    """The retries of an Argo retryStrategy; an unknown one is taken as retrying (nothing
+    known to report)."""
+    limit = UNKNOWN if strategy is UNKNOWN else _obj(strategy).get("limit", 0)
+    return 1 if limit is UNKNOWN else int(limit)
 
 
 def steps_without_retry(res: Resource, stack: StackInfo) -> list[str]:
