@@ -8,9 +8,12 @@ from typing import Any
 
 from flowstacks.errors import FlowstacksError
 from flowstacks.naming.settings import NamingSettings
-from flowstacks.policy.rules import Level, Resource, StackInfo, Violation, evaluate
+from flowstacks.policy.rules import UNKNOWN, Level, Resource, StackInfo, Violation, evaluate
 
 NAMING_OUTPUT = "naming"  # the stack output with the naming settings that differ from Metaflow's
+# How a manifest shows a secret (flowstacks.synth.engine.SECRET_MARK; not imported: that module
+# loads the Pulumi SDK, which `flowstacks check` does not need).
+SECRET_MARK = "[secret]"
 
 
 def load_manifest(path: Path) -> dict:
@@ -34,7 +37,20 @@ def stack_info(manifest: dict[str, Any]) -> StackInfo:
     return StackInfo(manifest["stack"], NamingSettings.from_exported(outputs.get(NAMING_OUTPUT)))
 
 
+def manifest_inputs(value: Any) -> Any:
+    """A manifest's inputs for the rules: a secret is present but unknown here (the pack, which
+    gets the plaintext, checks it; offline, the checks that need it find nothing)."""
+    if value == SECRET_MARK:
+        return UNKNOWN
+    if isinstance(value, dict):
+        return {k: manifest_inputs(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [manifest_inputs(v) for v in value]
+    return value
+
+
 def check_manifest(manifest: dict, levels: dict[str, Level] | None = None) -> list[Violation]:
     """Every enabled rule on every resource of ``manifest``."""
-    resources = [Resource(r["type"], r["name"], r.get("inputs") or {}) for r in manifest["resources"]]
+    resources = [Resource(r["type"], r["name"], manifest_inputs(r.get("inputs") or {}))
+                 for r in manifest["resources"]]
     return evaluate(resources, stack_info(manifest), levels)

@@ -14,14 +14,24 @@ whose config sets ``aws.state_machine_prefix`` runs the pack with, for example::
 Without it the names of such a stack are mandatory violations (the pack fails closed), and the
 message says where the prefix goes. ``flowstacks check`` reads the same settings from the
 manifest's ``naming`` output, so both agree for the same settings.
+
+Unknowns and secrets: CrossGuard hands a validation the inputs behind proxies that raise
+``UnknownValueError`` when an unknown value (an output not created yet, in a preview) is read;
+left uncaught, the whole policy is skipped for that resource. :func:`plain_inputs` reads them
+value by value instead: an unknown becomes :data:`~flowstacks.policy.rules.UNKNOWN`, so only the
+checks that need it find nothing, and a mandatory check that does not need it still runs.
+Secrets arrive as their plaintext (CrossGuard unwraps them before validation) and are checked.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any, Callable
 
+from pulumi_policy.proxy import UnknownValueError
+
 from flowstacks.naming.settings import PREFIX_KEY, TOKEN_INDEX_KEY, NamingSettings
-from flowstacks.policy.rules import RULES, Resource, Rule, StackInfo
+from flowstacks.policy.rules import RULES, UNKNOWN, Resource, Rule, StackInfo
 
 LEVELS = {"mandatory": "MANDATORY", "advisory": "ADVISORY", "disabled": "DISABLED"}
 # The policy config of the rules that read names: the keys of the stack output `naming`.
@@ -30,6 +40,34 @@ NAMING_CONFIG = {
     TOKEN_INDEX_KEY: {"type": "integer", "minimum": 0,
                       "description": "flowstacks:productionTokenIndex of the stack"},
 }
+
+
+# CrossGuard's unknown sentinels (pulumi_policy.proxy): a plain dict of inputs (a test, a
+# caller without the proxy) still has them as strings.
+UNKNOWN_SENTINELS = frozenset({
+    "1c4a061d-8072-4f0a-a4cb-0ff528b18fe7", "3eeb2bf0-c639-47a8-9e75-3b44932eb421",
+    "04da6b54-80e4-46f7-96ec-b56ff0331ba9", "6a19a0b0-7e62-4c92-b797-7f8e31da9cc2",
+    "030794c1-ac77-496b-92df-f27374a8bd58", "e48ece36-62e2-4504-bad9-02848725956a",
+    "dd056dcd-154b-4c76-9bd3-c8f88648b5ff",
+})
+
+
+def _item(container: Any, key: Any) -> Any:
+    try:
+        return plain_inputs(container[key])
+    except UnknownValueError:  # the proxy's way of saying "unknown during preview"
+        return UNKNOWN
+
+
+def plain_inputs(value: Any) -> Any:
+    """CrossGuard's (proxied) inputs as plain dicts and lists, unknowns as ``UNKNOWN``."""
+    if isinstance(value, str):
+        return UNKNOWN if value in UNKNOWN_SENTINELS else value
+    if isinstance(value, Mapping):
+        return {key: _item(value, key) for key in value}
+    if isinstance(value, Sequence):
+        return [_item(value, i) for i in range(len(value))]
+    return value
 
 
 def stack_of(urn: str) -> str:
@@ -47,7 +85,7 @@ def validator(rule: Rule) -> Callable[[Any, Callable[..., None]], None]:
     """A CrossGuard ``validate(args, report_violation)`` that runs one plain rule."""
 
     def validate(args: Any, report_violation: Callable[..., None]) -> None:
-        resource = Resource(args.resource_type, args.name, dict(args.props or {}))
+        resource = Resource(args.resource_type, args.name, plain_inputs(args.props or {}))
         for message in rule.check(resource, stack_info(args)):
             report_violation(message, args.urn)
 

@@ -38,6 +38,33 @@ ARGO_KINDS = ("WorkflowTemplate", "CronWorkflow", "Sensor")
 _STATES_ARN = re.compile(r"^arn:aws:states:[^:]*:[^:]*:(stateMachine|execution):([^:]+)")
 
 
+class Unknown:
+    """A value present in the inputs but not known here: an output the engine computes later
+    (a first ``pulumi preview``), or a secret the offline manifest shows as ``"[secret]"``.
+    A check that needs it finds nothing; the checks that do not need it still run."""
+
+    def __repr__(self) -> str:
+        return "<unknown>"
+
+
+UNKNOWN = Unknown()
+
+
+def _obj(value: Any) -> dict[str, Any]:
+    """``value`` if it is a mapping; an unknown (or absent) one has no known keys."""
+    return value if isinstance(value, dict) else {}
+
+
+def _seq(value: Any) -> list[Any]:
+    """``value`` if it is a list; an unknown (or absent) one has no known items."""
+    return value if isinstance(value, list) else []
+
+
+def _str(value: Any) -> str | None:
+    """``value`` if it is a known string."""
+    return value if isinstance(value, str) else None
+
+
 @dataclass(frozen=True)
 class Resource:
     type: str
@@ -74,8 +101,8 @@ def policy_documents(res: Resource) -> list[tuple[str, dict[str, Any]]]:
     """IAM policy documents a resource carries, with where they sit."""
     docs = []
     if res.type == "aws:iam/role:Role":
-        for i, inline in enumerate(res.inputs.get("inlinePolicies") or []):
-            docs.append((f"inlinePolicies[{i}]", _json(inline.get("policy"))))
+        for i, inline in enumerate(_seq(res.inputs.get("inlinePolicies"))):
+            docs.append((f"inlinePolicies[{i}]", _json(_obj(inline).get("policy"))))
     elif res.type in ("aws:iam/rolePolicy:RolePolicy", "aws:iam/policy:Policy"):
         docs.append(("policy", _json(res.inputs.get("policy"))))
     return [(where, doc) for where, doc in docs if isinstance(doc, dict)]
@@ -89,7 +116,10 @@ def statements(doc: dict[str, Any]) -> list[dict[str, Any]]:
 def _as_list(value: Any) -> list[str]:
     if value is None:
         return []
-    return [value] if isinstance(value, str) else list(value)
+    if isinstance(value, str):
+        return [value]
+    # an unknown item (or list) grants nothing that can be known: only known strings are checked
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
 
 
 def name_in_namespace(name: str, stack: StackInfo) -> bool:
@@ -139,7 +169,11 @@ def namespace_tags(res: Resource, stack: StackInfo) -> list[str]:
     if res.type not in TAGGABLE:
         return []
     tags = res.inputs.get("tags") or {}
+    if not isinstance(tags, dict):
+        return []  # unknown tags: present, but which cannot be known
+    # an unknown tag value is present (not missing) and cannot be compared
     missing = [t for t in REQUIRED_TAGS if not tags.get(t)]
+    tags = {k: v for k, v in tags.items() if isinstance(v, str)}
     out = []
     if missing:
         out.append(f"missing tags {missing}; fix: pass StackContext.tags to the resource")
@@ -157,17 +191,19 @@ def names_in_namespace(res: Resource, stack: StackInfo) -> list[str]:
     fix = f"fix: a '{stack.stack}' stack may only create or touch names of namespace '{stack.branch_name}'"
     if res.type in ("aws:sfn/stateMachine:StateMachine", "aws:cloudwatch/eventRule:EventRule"):
         name = res.inputs.get("name") or ""
-        if not name_in_namespace(name, stack):
+        if isinstance(name, str) and not name_in_namespace(name, stack):
             out.append(f"name {name!r} is outside namespace '{stack.branch_name}'; "
                        f"{_outside(name, stack)}")
     if res.type == "kubernetes:apiextensions.k8s.io/v1:CustomResource" or (
             res.type.startswith("kubernetes:argoproj.io/")):
         meta = res.inputs.get("metadata") or {}
-        if res.inputs.get("kind") in ARGO_KINDS:
-            annotations = meta.get("annotations") or {}
+        annotations = _obj(meta).get("annotations") or {}
+        # unknown metadata or annotations: the branch cannot be known, so it is not reported
+        if (res.inputs.get("kind") in ARGO_KINDS and isinstance(meta, dict)
+                and isinstance(annotations, dict)):
             # Metaflow's own annotation, or the namespace tag flowstacks puts on every object
             branch = annotations.get("metaflow/branch_name") or annotations.get("metaflow/branch")
-            if branch != stack.branch_name:
+            if branch is not UNKNOWN and branch != stack.branch_name:
                 out.append(f"{res.inputs.get('kind')} {meta.get('name')!r} has "
                            f"metaflow/branch_name={branch!r}; {fix}")
     for where, doc in policy_documents(res):
@@ -184,19 +220,18 @@ def targets_own_namespace(res: Resource, stack: StackInfo) -> list[str]:
     """Schedule and trigger rules start only this namespace's state machines / templates."""
     out = []
     if res.type == "aws:cloudwatch/eventTarget:EventTarget":
-        m = _STATES_ARN.match(res.inputs.get("arn") or "")
+        m = _STATES_ARN.match(_str(res.inputs.get("arn")) or "")
         if m and not name_in_namespace(m.group(2), stack):
             out.append(f"targets {res.inputs.get('arn')}, outside namespace '{stack.branch_name}'; "
                        "fix: trigger rules may only start state machines of their own stack")
     if res.inputs.get("kind") == "Sensor":
-        for trig in (res.inputs.get("spec") or {}).get("triggers") or []:
-            source = (((trig.get("template") or {}).get("argoWorkflow") or {}).get("source") or {})
-            spec = ((source.get("resource") or {}).get("spec") or {})
-            meta = ((source.get("resource") or {}).get("metadata") or {})
-            ref = (spec.get("workflowTemplateRef") or {}).get("name")
-            labels = meta.get("annotations") or {}
-            branch = labels.get("metaflow/branch_name")
-            if ref and branch is not None and branch != stack.branch_name:
+        for trig in _seq(_obj(res.inputs.get("spec")).get("triggers")):
+            source = _obj(_obj(_obj(_obj(trig).get("template")).get("argoWorkflow")).get("source"))
+            spec = _obj(_obj(source.get("resource")).get("spec"))
+            meta = _obj(_obj(source.get("resource")).get("metadata"))
+            ref = _obj(spec.get("workflowTemplateRef")).get("name")
+            branch = _obj(meta.get("annotations")).get("metaflow/branch_name")
+            if ref and isinstance(branch, str) and branch != stack.branch_name:
                 out.append(f"sensor starts {ref!r} of branch {branch!r}; fix: sensors may only "
                            "submit templates of their own stack")
     return out
@@ -209,7 +244,7 @@ _INTERNAL_TEMPLATES = ("capture-error", "error-msg", "exit-hook")
 
 def _sfn_tasks(states: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     out = []
-    for name, st in states.items():
+    for name, st in _obj(states).items():
         if st.get("Type") == "Task" and "batch:submitJob" in str(st.get("Resource")):
             out.append((name, st.get("Parameters") or {}))
         for branch in st.get("Branches") or []:
@@ -223,16 +258,25 @@ def _sfn_tasks(states: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
 def step_settings(res: Resource) -> list[tuple[str, int, int | None]]:
     """(step, retries, timeout seconds) of each step a state machine or WorkflowTemplate runs."""
     if res.type == "aws:sfn/stateMachine:StateMachine":
-        definition = _json(res.inputs.get("definition")) or {}
+        definition = _obj(_json(res.inputs.get("definition")))
         return [(name, int((p.get("RetryStrategy") or {}).get("Attempts", 1)) - 1,
                  (p.get("Timeout") or {}).get("AttemptDurationSeconds"))
                 for name, p in _sfn_tasks(definition.get("States") or {})]
     if res.inputs.get("kind") == "WorkflowTemplate":
-        return [(t["name"], int((t.get("retryStrategy") or {}).get("limit", 0)),
+        # an unknown limit or deadline counts as set: only a known gap is reported
+        return [(t["name"], _retries(t.get("retryStrategy")),
                  t.get("activeDeadlineSeconds"))
-                for t in (res.inputs.get("spec") or {}).get("templates") or []
-                if "container" in t and not t["name"].startswith(_INTERNAL_TEMPLATES)]
+                for t in _seq(_obj(res.inputs.get("spec")).get("templates"))
+                if isinstance(t, dict) and "container" in t and isinstance(t.get("name"), str)
+                and not t["name"].startswith(_INTERNAL_TEMPLATES)]
     return []
+
+
+def _retries(strategy: Any) -> int:
+    """The retries of an Argo retryStrategy; an unknown one is taken as retrying (nothing
+    known to report)."""
+    limit = UNKNOWN if strategy is UNKNOWN else _obj(strategy).get("limit", 0)
+    return 1 if limit is UNKNOWN else int(limit)
 
 
 def steps_without_retry(res: Resource, stack: StackInfo) -> list[str]:
