@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from flowstacks.iam.documents import RoleDocument, policy, role_name, statement
+from flowstacks.iam.runtime import kms_statements
 from flowstacks.model.deployment import StackContext
 
 PURPOSE = "deployer"
@@ -82,6 +83,7 @@ def deployer_statements(ctx: StackContext) -> list[dict[str, Any]]:
     if packages:
         sts.append(statement("CodePackages", ["s3:PutObject", "s3:GetObject", "s3:DeleteObject",
                                               "s3:PutObjectTagging", "s3:GetObjectTagging"], packages))
+        sts += kms_statements(ctx, "CodePackageKey")  # an SSE-KMS datastore bucket
     if ctx.orchestrator == "step-functions":
         # Name globs cannot stop at a dot: `<project>.prod.*` also matches `<project>.prod.staging.*`.
         # So changes to existing objects are bound by the namespace tag, creation by the tag the

@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from flowstacks.errors import MetaflowRuleError
+from flowstacks.model.platform import SETTINGS, NamespaceClass, Platform
 from flowstacks.naming.project import validate_project_name
 from flowstacks.naming.stacks import StackNamespace, parse_stack
 
@@ -111,7 +112,8 @@ class Airflow(Model):
     kubernetes_conn_id: str | None = None
     namespace: str = "airflow"
     metadata: Literal["local", "service"] = Field(
-        "local", description="--metadata of the task commands (Metaflow's deployer passes its own)")
+        "local", description="deprecated: use platform=Platform(metadata=...), which every "
+        "backend follows")
 
 
 class Deployer(Model):
@@ -185,6 +187,13 @@ class ProjectConfig(Model):
     airflow: Airflow = Airflow()
     deployer: Deployer = Deployer()
     protect_prod: bool = True
+    platform: Platform = Field(
+        default_factory=Platform,
+        description="the Metaflow platform of every namespace (metadata service, secrets, KMS, "
+        "datastore, queue, cluster); unset fields come from the Metaflow config in effect")
+    platform_overrides: dict[NamespaceClass, Platform] = Field(
+        default_factory=dict,
+        description="per namespace class (prod, test, user): what differs from platform")
 
     @field_validator("project")
     @classmethod
@@ -202,6 +211,22 @@ class ProjectConfig(Model):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"stacks listed twice: {', '.join(dupes)}")
+        return self
+
+    @model_validator(mode="after")
+    def _platform_or_legacy(self) -> "ProjectConfig":
+        """``platform.X`` and the older field that sets the same thing for every namespace
+        (``aws.datastore_root``...) may not disagree: one of them would be ignored."""
+        for setting in SETTINGS:
+            mine = getattr(self.platform, setting.field)
+            if setting.legacy is None or mine is None:
+                continue
+            section, name = setting.legacy.split(".")
+            legacy = getattr(self, section)
+            if name in legacy.model_fields_set and getattr(legacy, name) != mine:
+                raise ValueError(
+                    f"platform.{setting.field} ({mine!r}) and {setting.legacy} "
+                    f"({getattr(legacy, name)!r}) disagree: set it in platform only")
         return self
 
     def stack(self, name: str) -> StackSpec | None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from flowstacks.model.config import ProjectConfig
 from flowstacks.model.flow import Flow, Frozen
+from flowstacks.model.platform import ResolvedPlatform
 from flowstacks.naming.stacks import NamespaceKind
 
 
@@ -88,6 +89,10 @@ class StackContext(Frozen):
     # METAFLOW_SERVICE_HEADERS in every task. With a secret service auth key it holds
     # secret_placeholder("serviceAuthKey"), which only components replace, as a Pulumi secret.
     service_headers: str = "{}"
+    # The stack's metadata service, secrets backend, encryption and cluster wiring beyond
+    # config.aws/kubernetes/airflow (which already hold this stack's values), with the source
+    # of every setting (flowstacks/model/platform.py).
+    platform: ResolvedPlatform = ResolvedPlatform()
 
     @property
     def tags(self) -> dict[str, str]:
