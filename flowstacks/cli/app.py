@@ -52,6 +52,10 @@ def synth(
     for name in stacks:
         parse_stack(name)
     project.default_flows  # noqa: B018 - read flows and config once, before any output
+    from flowstacks.load.platform import platform_warnings
+
+    for warning in platform_warnings(project.config, stacks, project.root):
+        _err(f"warning: {warning}")  # also with --quiet: it is about the output, not progress
     if quiet:
         run_synth(project_dir, stacks, out, orchestrator)
         return

@@ -52,3 +52,13 @@ def stack_platform(config: ProjectConfig, stack: str, project_dir: Path,
         if exc.where and not exc.where.startswith("METAFLOW_"):  # a field of the config file
             exc.where = f"flowspecs/{CONFIG_MODULE}: {exc.where}"
         raise
+
+
+def platform_warnings(config: ProjectConfig, stacks: list[str], project_dir: Path,
+                      env: Mapping[str, str] | None = None) -> list[str]:
+    """What ``flowstacks synth`` warns about for ``stacks`` (e.g. runs the Metaflow client
+    cannot see: no metadata service configured)."""
+    out: list[str] = []
+    for stack in stacks:
+        out += stack_platform(config, stack, project_dir, env)[1].warnings(stack)
+    return out

@@ -242,7 +242,8 @@ class ResolvedPlatform(BaseModel):
     airflow_in_cluster: bool | None = None
     metaflow_profile: str | None = None
     sources: dict[str, str] = Field(default_factory=dict)
-    # Metaflow config values flowstacks saw but does not deploy (e.g. a plain-text auth key).
+    # Metaflow config keys flowstacks saw but does not deploy (e.g. a plain-text auth key),
+    # with the reason (a sentence naming where the key was found).
     ignored: dict[str, str] = Field(default_factory=dict)
 
     @property
@@ -267,6 +268,6 @@ class ResolvedPlatform(BaseModel):
                 "task; set platform=Platform(service_url=...) (or METAFLOW_SERVICE_URL and "
                 "METAFLOW_DEFAULT_METADATA=service), or Platform(metadata='local') if that is "
                 "intended")
-        for key, why in sorted(self.ignored.items()):
-            out.append(f"stack '{stack}': {key} {why}")
+        for _, why in sorted(self.ignored.items()):
+            out.append(f"stack '{stack}': {why}")
         return out

@@ -28,8 +28,8 @@ from flowstacks.model.platform import (
 
 # KEY (without METAFLOW_) -> (value, where it was read, e.g. "METAFLOW_SERVICE_URL (environment)")
 MetaflowValues = Mapping[str, tuple[Any, str]]
-AUTH_KEY_IGNORED = ("is set ({source}) but not deployed: the service auth key reaches tasks only "
-                    "from the Pulumi secret flowstacks:serviceAuthKey "
+AUTH_KEY_IGNORED = ("{source} is not deployed: tasks get the service auth key only from the "
+                    "Pulumi secret flowstacks:serviceAuthKey "
                     "(pulumi config set --secret flowstacks:serviceAuthKey ...)")
 
 
