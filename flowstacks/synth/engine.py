@@ -310,10 +310,13 @@ def synth_stack(project_dir: Path, stack: str, orchestrator: str | None = None,
     into ``artifact_dir`` as they are made when given, else kept in memory)."""
     from flowstacks.model.config import ProjectConfig
     from flowstacks.deploy.program import main
+    from flowstacks.load.platform import stack_platform
     from flowstacks.load.project import load_config
 
-    # the mock provider needs region and account first; flows are read by the program itself
-    aws = (load_config(Path(project_dir)) or ProjectConfig()).aws
+    # the mock provider needs region and account first (this stack's: a namespace class may
+    # have its own); flows are read by the program itself
+    aws = stack_platform(load_config(Path(project_dir)) or ProjectConfig(), stack,
+                         Path(project_dir))[0].aws
     config = stack_config(project_dir, stack, orchestrator)
     if artifact_dir is not None:
         config[f"{PULUMI_PROJECT}:artifactDir"] = str(artifact_dir)
