@@ -5,7 +5,8 @@ queues, cluster wiring (issue 15).
 ``ProjectConfig.platform_overrides[<class>]`` for one namespace class); every field is optional
 and ``None`` means "not set here". :class:`ResolvedPlatform` is what one stack ends up with, and
 from where each value came (``flowstacks/model/platform_resolve.py`` resolves it; the Metaflow
-config values it falls back to are read by ``flowstacks/load/platform.py``). Pure.
+config values it falls back to are read by ``flowstacks/load/platform.py``,
+docs/metaflow-contract.md#platform-settings). Pure.
 """
 
 from __future__ import annotations

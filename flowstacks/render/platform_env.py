@@ -1,5 +1,6 @@
 """Task environment entries that follow from the stack's platform settings (secrets backend,
-S3 encryption), as Metaflow 2.19.39's deployers add them when Metaflow is configured with them.
+S3 encryption), as Metaflow 2.19.39's deployers add them when Metaflow is configured with them
+(docs/metaflow-contract.md#platform-settings).
 
 Sources: ``plugins/aws/batch/batch.py`` (``create_job``), ``plugins/argo/argo_workflows.py``
 (``_container_templates``), ``plugins/airflow/airflow.py`` (``_to_job``): each adds
