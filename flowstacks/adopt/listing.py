@@ -43,7 +43,7 @@ def _objects(ctx: StackContext, fd: FlowDeployment) -> dict[str, str]:
     if ctx.orchestrator == "argo":
         objects = {"workflow_template": fd.argo_template_name}
         if scheduled:
-            objects["cron_workflow"] = fd.names["argo"]["cron_workflow"]
+            objects["cron_workflow"] = fd.names.argo.cron_workflow
         if triggered:
             objects["sensor"] = fd.argo_sensor_name
         return objects
