@@ -1,6 +1,6 @@
 """flowstacks config of the example project: which namespaces exist and how each deploys."""
 from flowstacks.model.config import (
-    Aws, Kubernetes, OrchestratorChoice, ProjectConfig, StackSpec,
+    Kubernetes, OrchestratorChoice, Platform, ProjectConfig, StackSpec,
 )
 
 CONFIG = ProjectConfig(
@@ -12,12 +12,19 @@ CONFIG = ProjectConfig(
         StackSpec(name="prod.staging", orchestrator="argo", configs={"settings": "settings/prod.json"}),
         StackSpec(name="test.feature_x"),
     ],
-    aws=Aws(
+    # The Metaflow platform of every namespace; what is left out comes from the Metaflow config
+    # in effect (METAFLOW_* variables, ~/.metaflowconfig), as `python flow.py ... create` reads it.
+    platform=Platform(
         region="us-east-1",
         account_id="123456789012",
         datastore_root="s3://example-metaflow/metaflow",
         batch_job_queue="metaflow-prod-queue",
         dynamodb_table="metaflow-sfn-state",
+        service_url="https://metaflow.example.com/api",  # runs show up in the Metaflow client
+        secrets_backend="aws-secrets-manager",  # @secrets(sources=["<secret name>"])
+        secrets_region="us-east-1",
     ),
-    kubernetes=Kubernetes(namespace="metaflow"),
+    # per namespace class, what differs: prod records its runs in its own metadata service
+    platform_overrides={"prod": Platform(service_url="https://metaflow-prod.example.com/api")},
+    kubernetes=Kubernetes(namespace="metaflow"),  # Argo's pods (Airflow's: airflow.namespace)
 )

@@ -16,6 +16,21 @@ VECTORS = SHARED / "metaflow" / "vectors.jsonl"
 VECTOR_FLOWS = SHARED / "metaflow" / "vector-flows"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_machine_metaflow_config(tmp_path_factory):
+    """What a stack deploys follows the Metaflow config in effect (flowstacks/load/platform.py):
+    the suite reads none of the machine's (an empty METAFLOW_HOME, no METAFLOW_PROFILE and none
+    of the platform keys in the environment); tests that need one set it themselves."""
+    from flowstacks.model.platform import METAFLOW_KEYS
+
+    patch = pytest.MonkeyPatch()
+    patch.setenv("METAFLOW_HOME", str(tmp_path_factory.mktemp("metaflow-home")))
+    for key in ("PROFILE", *METAFLOW_KEYS):
+        patch.delenv(f"METAFLOW_{key}", raising=False)
+    yield
+    patch.undo()
+
+
 @pytest.fixture(scope="session")
 def repo() -> Path:
     return REPO

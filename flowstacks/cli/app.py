@@ -51,6 +51,10 @@ def synth(
     for name in stacks:
         project.namespace(name)  # a bad stack name fails before any output
     project.default_flows  # noqa: B018 - read flows and config, before any output
+    from flowstacks.load.platform import platform_warnings
+
+    for warning in platform_warnings(project.config, stacks, project.root):
+        _err(f"warning: {warning}")  # also with --quiet: it is about the output, not progress
     if quiet:
         run_synth(project, stacks, out, orchestrator)
         return

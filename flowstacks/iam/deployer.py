@@ -17,6 +17,7 @@ from typing import Any, Iterable, Mapping
 
 from flowstacks.iam.documents import RoleDocument, policy, role_name, statement
 from flowstacks.iam.provider_calls import NAMESPACE_TAG_KEYS
+from flowstacks.iam.runtime import kms_statements
 from flowstacks.model.deployment import StackContext
 from flowstacks.naming.namespace import eventbridge_namespace_prefix, sfn_namespace_prefix
 
@@ -142,6 +143,7 @@ def deployer_statements(ctx: StackContext,
     if flows:
         sts += _object_statements("CodePackages", [f"arn:aws:s3:::{bucket}/{p}*" for p in flows],
                                   bucket, [f"{p}*" for p in flows], "StringLike")
+        sts += kms_statements(ctx, "CodePackageKey")  # an SSE-KMS datastore bucket
     if ctx.orchestrator == "step-functions":
         # Name globs cannot stop at a dot: `<project>.prod.*` also matches `<project>.prod.staging.*`.
         # So changes to existing objects are bound by the namespace tag, creation by the tag the

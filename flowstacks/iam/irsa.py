@@ -6,6 +6,7 @@ Shared by the Argo and Airflow backends (both run Metaflow tasks as pods). Pure:
 from __future__ import annotations
 
 from flowstacks.iam.documents import RoleDocument, datastore_statements, irsa_trust, policy, role_name
+from flowstacks.iam.runtime import task_statements
 from flowstacks.model.deployment import StackContext
 # The pods' service account is named where the renderers write it into pod specs; the role
 # trusts that same name (iam imports render, never the reverse).
@@ -26,6 +27,7 @@ def irsa_role(ctx: StackContext, service_account: str, k8s_namespace: str,
         name=role_name(ctx, purpose),
         assume_role_policy=irsa_trust(ctx.config.kubernetes.oidc_provider_arn, k8s_namespace,
                                       service_account),
-        policies={POLICY_NAME: policy(*datastore_statements(ctx))},
+        # + @secrets and the datastore's KMS key, when the stack uses them
+        policies={POLICY_NAME: policy(*datastore_statements(ctx), *task_statements(ctx))},
         tags=dict(ctx.tags),
     )

@@ -26,6 +26,7 @@ from flowstacks.iam.documents import (
     service_trust,
     statement,
 )
+from flowstacks.iam.runtime import task_statements
 from flowstacks.model.deployment import StackContext
 from flowstacks.render.sfn import JobDefinitionSpec, StateNeeds, partition
 
@@ -120,6 +121,7 @@ def task_role(ctx: StackContext, needs: StateNeeds) -> RoleDocument:
         statements.append(statement(
             "ForeachState", ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
             [dynamodb_table_arn(ctx, t) for t in needs.dynamodb_tables]))
+    statements += task_statements(ctx)  # @secrets, the datastore's KMS key
     return RoleDocument(
         name=role_name(ctx, TASK_PURPOSE),
         assume_role_policy=service_trust("ecs-tasks.amazonaws.com", ctx.config.aws.account_id),

@@ -11,10 +11,12 @@ import traceback
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Mapping
 
 from pydantic import ValidationError
 
 from flowstacks.load import flows as flow_reader
+from flowstacks.load.platform import stack_platform
 from flowstacks.errors import FlowstacksError, MetaflowRuleError
 from flowstacks.model.config import ORCHESTRATORS, ProjectConfig
 from flowstacks.model.deployment import FlowDeployment, StackContext
@@ -109,6 +111,8 @@ class ProjectDir:
 
     root: Path
     orchestrator_override: str | None = None
+    # the environment the Metaflow config is read from (default: this process's)
+    environ: Mapping[str, str] | None = None
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)
@@ -227,6 +231,8 @@ class ProjectDir:
             raise FlowstacksError(
                 f"stack '{stack}' is not in the branch matrix (stacks: {listed})",
                 where=f"{self.config_file}: stacks", hint=f"add StackSpec(name='{stack}') to the config")
+        # this namespace class's platform settings, the Metaflow config filling the gaps
+        config, platform = stack_platform(config, stack, self.root, self.environ)
         project = self.project_name
         owner = ns.user if ns.kind == "user" else config.owner
         settings = NamingSettings(config.aws.state_machine_prefix, token_index)
@@ -264,4 +270,5 @@ class ProjectDir:
             orchestrator=orchestrator, owner=owner or "", token_prefix=token.prefix,
             token_index=token.index, production_token=token.token,
             protect=config.protect(ns), config=config, flows=tuple(deployments),
+            platform=platform,
         )

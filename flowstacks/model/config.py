@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from flowstacks.errors import MetaflowRuleError
+from flowstacks.model.platform import SETTINGS, NamespaceClass, Platform
 from flowstacks.naming.project import validate_project_name
 from flowstacks.naming.stacks import StackNamespace, parse_stack
 
@@ -114,7 +115,8 @@ class Airflow(Model):
     kubernetes_conn_id: str | None = None
     namespace: str = "airflow"
     metadata: Literal["local", "service"] = Field(
-        "local", description="--metadata of the task commands (Metaflow's deployer passes its own)")
+        "local", description="deprecated: use platform=Platform(metadata=...), which every "
+        "backend follows")
 
 
 class Deployer(Model):
@@ -203,6 +205,14 @@ class ProjectConfig(Model):
             raise ValueError("must be a folder inside the project, relative to its root (e.g. 'pipelines')")
         return "/".join(p for p in parts if p not in ("", ".")) or "."
 
+    platform: Platform = Field(
+        default_factory=Platform,
+        description="the Metaflow platform of every namespace (metadata service, secrets, KMS, "
+        "datastore, queue, cluster); unset fields come from the Metaflow config in effect")
+    platform_overrides: dict[NamespaceClass, Platform] = Field(
+        default_factory=dict,
+        description="per namespace class (prod, test, user): what differs from platform")
+
     @field_validator("project")
     @classmethod
     def _project(cls, v: str | None) -> str | None:
@@ -225,6 +235,22 @@ class ProjectConfig(Model):
         """Whether a non-user ``stack`` may deploy: in the matrix, or a review stack."""
         return self.stack(stack) is not None or (
             self.review_stacks and parse_stack(stack).kind == "test")
+
+    @model_validator(mode="after")
+    def _platform_or_legacy(self) -> "ProjectConfig":
+        """``platform.X`` and the older field that sets the same thing for every namespace
+        (``aws.datastore_root``...) may not disagree: one of them would be ignored."""
+        for setting in SETTINGS:
+            mine = getattr(self.platform, setting.field)
+            if setting.legacy is None or mine is None:
+                continue
+            section, name = setting.legacy.split(".")
+            legacy = getattr(self, section)
+            if name in legacy.model_fields_set and getattr(legacy, name) != mine:
+                raise ValueError(
+                    f"platform.{setting.field} ({mine!r}) and {setting.legacy} "
+                    f"({getattr(legacy, name)!r}) disagree: set it in platform only")
+        return self
 
     def stack(self, name: str) -> StackSpec | None:
         return next((s for s in self.stacks if s.name == name), None)

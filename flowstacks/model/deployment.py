@@ -9,6 +9,7 @@ from flowstacks.model.config import ProjectConfig
 from flowstacks.model.flow import Flow, Frozen
 from flowstacks.model.names import DeployNames
 from flowstacks.naming.settings import NamingSettings
+from flowstacks.model.platform import ResolvedPlatform
 from flowstacks.naming.stacks import NamespaceKind
 
 
@@ -90,6 +91,10 @@ class StackContext(Frozen):
     # METAFLOW_SERVICE_HEADERS in every task. With a secret service auth key it holds
     # secret_placeholder("serviceAuthKey"), which only components replace, as a Pulumi secret.
     service_headers: str = "{}"
+    # The stack's metadata service, secrets backend, encryption and cluster wiring beyond
+    # config.aws/kubernetes/airflow (which already hold this stack's values), with the source
+    # of every setting (flowstacks/model/platform.py).
+    platform: ResolvedPlatform = ResolvedPlatform()
 
     @property
     def tags(self) -> dict[str, str]:

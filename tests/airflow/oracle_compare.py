@@ -110,7 +110,15 @@ def compare_task(task: dict[str, Any], state: dict[str, Any], where: str,
     c.check(f"{where}: secrets", task["secrets"], args["secrets"])
     c.check(f"{where}: delete pod on finish", kwargs["on_finish_action"] == "delete_pod",
             args["is_delete_operator_pod"])
-    c.add(f"{where}: in_cluster", "kept", "left to the provider's detection")
+    # how the operator reaches the cluster: a connection, kubeconfig context or file, each with
+    # in_cluster=False, compare one to one; with none, Metaflow's in_cluster=True is left to the
+    # provider's detection
+    reach = ("kubernetes_conn_id", "cluster_context", "config_file")
+    if any(args.get(k) is not None for k in reach) or "in_cluster" in kwargs:
+        for name in (*reach, "in_cluster"):
+            c.check(f"{where}: {name}", kwargs.get(name), args.get(name))
+    else:
+        c.add(f"{where}: in_cluster", "kept", "left to the provider's detection")
     env = kwargs["env_vars"]
     c.check(f"{where}: env names in order", list(env), list(their_env))
     for name in sorted(set(env) | set(their_env)):

@@ -15,6 +15,11 @@ from tests.airflow.conftest import STACKS
 from tests.airflow.metaflow_dag import metaflow_config
 from tests.airflow.oracle_compare import Comparison, compare_dag
 from tests.conftest import EXAMPLE
+from tests.oracle.platform import (
+    AUTH_KEY, INTERNAL_URL, fake_metadata_service, service_env, with_metaflow_platform,
+)
+
+CONN_ID = "eks_metaflow"  # METAFLOW_AIRFLOW_KUBERNETES_CONN_ID of the service cases
 
 pytestmark = [pytest.mark.oracle, pytest.mark.slow]
 
@@ -60,11 +65,15 @@ def _as_oracle_deploys(ctx, oracle):
     return ctx.model_copy(update={"config": config})
 
 
-@pytest.fixture(scope="module")
-def comparison(oracle, example_project) -> Comparison:
+def _compare(oracle, example_project, stacks, home, extra_env=None) -> Comparison:
+    """Metaflow's DAG and flowstacks' for every flow of ``stacks``, Metaflow configured with the
+    oracle's deployment plus ``extra_env``, flowstacks reading that same Metaflow config."""
+    from tests.oracle.harness import DEPLOY_ENV
+
     cases = []
-    for stack in STACKS.values():
+    for stack in stacks:
         ctx = _as_oracle_deploys(example_project.stack_context(stack), oracle)
+        ctx = with_metaflow_platform(ctx, {**DEPLOY_ENV, **(extra_env or {})}, home)
         cases += [(stack, ctx, ctx.flow(flow), file) for flow, file in FLOWS.items()]
 
     def metaflow_dag(case) -> str:
@@ -73,7 +82,7 @@ def comparison(oracle, example_project) -> Comparison:
                    for k, v in ctx.config.config_files(stack, fd.flow.name).items()
                    if k in {c.name for c in fd.flow.configs}}
         return oracle.airflow_dag(EXAMPLE / "flowspecs" / file, configs=configs or None,
-                                  **_oracle_args(ctx))
+                                  extra_env=extra_env or None, **_oracle_args(ctx))
 
     # each call is a Metaflow subprocess: run a few at once (different DAG names never share
     # a production-token record in the oracle's S3)
@@ -89,6 +98,57 @@ def comparison(oracle, example_project) -> Comparison:
         total.extend(compare_dag(mine, theirs, f"{stack}/{fd.flow.name}",
                                  frozenset(c.name for c in fd.flow.configs)))
     return total
+
+
+@pytest.fixture(scope="module")
+def comparison(oracle, example_project, tmp_path_factory) -> Comparison:
+    return _compare(oracle, example_project, STACKS.values(), tmp_path_factory.mktemp("mfhome"))
+
+
+@pytest.fixture(scope="module")
+def service_comparison(oracle, example_project, tmp_path_factory) -> Comparison:
+    """prod and user.alice with a metadata service, its auth key, a secrets backend, SSE-KMS and
+    an Airflow Kubernetes connection in Metaflow's config."""
+    with fake_metadata_service() as (url, _):
+        extra = service_env(url, METAFLOW_AIRFLOW_KUBERNETES_CONN_ID=CONN_ID)
+        return _compare(oracle, example_project, [STACKS["prod"], STACKS["user"]],
+                        tmp_path_factory.mktemp("mfhome"), extra)
+
+
+def test_metaflow_and_flowstacks_agree_with_a_metadata_service(service_comparison) -> None:
+    differ = [p for p in service_comparison.points if p[1] == "differ"]
+    print(f"\nAirflow vs Metaflow 2.19.39 with a metadata service: "
+          f"{len(service_comparison.points)} points compared, "
+          f"{service_comparison.count('equal')} equal, {len(differ)} unexplained")
+    assert differ == []
+    equal = {p[0].split(": ", 1)[1] for p in service_comparison.points if p[1] == "equal"}
+    # the settings were compared (present on both sides), not agreed on by being absent
+    for name in ("env METAFLOW_SERVICE_URL", "env METAFLOW_SERVICE_HEADERS",
+                 "env METAFLOW_DEFAULT_SECRETS_BACKEND_TYPE",
+                 "env METAFLOW_AWS_SECRETS_MANAGER_DEFAULT_REGION", "kubernetes_conn_id",
+                 "in_cluster", "command"):
+        assert name in equal, name
+    values = [p for p in service_comparison.points if p[0].endswith(": command")]
+    assert len(values) == 2 * 15
+
+
+def test_metaflow_task_env_with_a_metadata_service(oracle, tmp_path) -> None:
+    """What Metaflow's airflow create writes with those settings: the values the comparison
+    above found equal (the env says service whatever --metadata is; SSE is not passed)."""
+    from tests.airflow.metaflow_dag import metaflow_config
+
+    with fake_metadata_service() as (url, _):
+        source = oracle.airflow_dag(EXAMPLE / "flowspecs" / "project_flow.py", production=True,
+                                    user="platform-team", extra_env=service_env(
+                                        url, METAFLOW_AIRFLOW_KUBERNETES_CONN_ID=CONN_ID))
+    start = metaflow_config(source)["states"]["start"]["operator_args"]
+    env = {e["name"]: e["value"] for e in start["env_vars"]}
+    assert env["METAFLOW_SERVICE_URL"] == INTERNAL_URL
+    assert env["METAFLOW_SERVICE_HEADERS"] == '{"x-api-key": "%s"}' % AUTH_KEY
+    assert env["METAFLOW_DEFAULT_SECRETS_BACKEND_TYPE"] == "aws-secrets-manager"
+    assert "METAFLOW_S3_SERVER_SIDE_ENCRYPTION" not in env
+    assert "--metadata=service" in start["cmds"][2]
+    assert (start["kubernetes_conn_id"], start["in_cluster"]) == (CONN_ID, False)
 
 
 def test_metaflow_and_flowstacks_agree(comparison: Comparison) -> None:

@@ -15,6 +15,9 @@ from tests.argo.oracle_compare import (KEPT, Comparison, compare, oracle_context
                                        param_file)
 from tests.conftest import REPO, VECTOR_FLOWS as VECTOR_DIR
 from tests.oracle.harness import DEPLOY_ENV, oracle_available, shared_oracle
+from tests.oracle.platform import (
+    AUTH_KEY, INTERNAL_URL, fake_metadata_service, service_env, with_metaflow_platform,
+)
 
 _ok, _why = oracle_available()
 pytestmark = [pytest.mark.oracle, pytest.mark.slow, pytest.mark.skipif(not _ok, reason=_why)]
@@ -24,6 +27,9 @@ NAMESPACES = {"prod": {"production": True}, "prod.staging": {"branch": "staging"
               "test.feature_x": {"branch": "feature_x"}, "user.alice": {}}
 USER = "alice"
 CASES = [(stack, fd.flow.name) for stack in NAMESPACES for fd in h.context(stack).flows]
+# the same flows with a metadata service, its auth key, a secrets backend and SSE-KMS
+# (tests/oracle/platform.py) in Metaflow's config
+SERVICE_CASES = [(stack, flow) for stack, flow in CASES if stack in ("prod", "user.alice")]
 
 
 @pytest.fixture(scope="module")
@@ -40,14 +46,23 @@ def _endpoint(template: dict) -> str:
     raise AssertionError("Metaflow's template has no METAFLOW_S3_ENDPOINT_URL")
 
 
-def _compare_case(oracle, stack: str, flow: str, ctx0=None, flow_file=None
-                  ) -> tuple[Comparison, dict, object]:
+@pytest.fixture(scope="module")
+def metadata_service():
+    with fake_metadata_service() as (url, _):
+        yield url
+
+
+def _compare_case(oracle, stack: str, flow: str, ctx0=None, flow_file=None, extra_env=None,
+                  home=None) -> tuple[Comparison, dict, object]:
     ctx0 = ctx0 or h.context(stack)
     fd = ctx0.flow(flow)
     compiled = oracle.argo_compiled(flow_file or REPO / fd.flow.file, user=USER,
-                                    generate_new_token=True, **NAMESPACES[stack])
+                                    generate_new_token=True, extra_env=extra_env or None,
+                                    **NAMESPACES[stack])
     theirs = compiled["workflow_template"]
     ctx = oracle_context(ctx0, USER, dict(DEPLOY_ENV), _endpoint(theirs))
+    # the platform flowstacks reads from the Metaflow config the deployer got
+    ctx = with_metaflow_platform(ctx, {**DEPLOY_ENV, **(extra_env or {})}, home)
     objs = render_flow(ctx, fd, oracle_package(theirs, fd, ctx.config.aws.datastore_root),
                        ctx.config.kubernetes.service_account)
     result = compare(objs.template, theirs, param_file(fd))
@@ -57,8 +72,39 @@ def _compare_case(oracle, stack: str, flow: str, ctx0=None, flow_file=None
 
 
 @pytest.fixture(scope="module")
-def comparisons(oracle):
-    return {(stack, flow): _compare_case(oracle, stack, flow) for stack, flow in CASES}
+def comparisons(oracle, tmp_path_factory):
+    home = tmp_path_factory.mktemp("mfhome")
+    return {(stack, flow): _compare_case(oracle, stack, flow, home=home) for stack, flow in CASES}
+
+
+@pytest.fixture(scope="module")
+def service_comparisons(oracle, metadata_service, tmp_path_factory):
+    home, extra = tmp_path_factory.mktemp("mfhome"), service_env(metadata_service)
+    return {(stack, flow): _compare_case(oracle, stack, flow, extra_env=extra, home=home)
+            for stack, flow in SERVICE_CASES}
+
+
+@pytest.mark.parametrize("stack,flow", SERVICE_CASES, ids=[f"{s}:{f}" for s, f in SERVICE_CASES])
+def test_matches_metaflow_with_a_metadata_service(service_comparisons, stack, flow):
+    """Task env and flags agree with Metaflow configured for a real deployment; the settings
+    did reach Metaflow's tasks (so the agreement is not about absent values)."""
+    result, compiled, objs = service_comparisons[(stack, flow)]
+    assert result.unexpected == [], "\n".join(
+        f"{p}\n   flowstacks: {str(a)[:400]}\n   metaflow:   {str(b)[:400]}"
+        for p, a, b in result.unexpected[:10])
+    want = {"METAFLOW_SERVICE_URL": INTERNAL_URL, "METAFLOW_DEFAULT_METADATA": "service",
+            "METAFLOW_SERVICE_HEADERS": '{"x-api-key": "%s"}' % AUTH_KEY,
+            "METAFLOW_DEFAULT_SECRETS_BACKEND_TYPE": "aws-secrets-manager",
+            "METAFLOW_AWS_SECRETS_MANAGER_DEFAULT_REGION": "eu-west-1",
+            "METAFLOW_S3_SERVER_SIDE_ENCRYPTION": "aws:kms"}
+    steps = [t for t in compiled["workflow_template"]["spec"]["templates"]
+             if t.get("container") and t["name"] != "error-msg-capture-hook"]
+    assert steps
+    for template in steps:
+        their_env = {e["name"]: e.get("value") for e in template["container"]["env"]}
+        assert {k: their_env.get(k) for k in want} == want
+        assert "--metadata=service" in template["container"]["command"][2]
+        assert "--metadata=local" not in template["container"]["command"][2]
 
 
 @pytest.mark.parametrize("stack,flow", CASES, ids=[f"{s}:{f}" for s, f in CASES])
@@ -104,6 +150,7 @@ VECTOR_CASES = [(f.name, s) for f in VECTOR_FLOWS for s in ("prod", "user.alice"
 def vector_comparisons(oracle, tmp_path_factory):
     from flowstacks.load.project import ProjectDir
 
+    home = tmp_path_factory.mktemp("mfhome")
     out = {}
     for path, cls in VECTOR_FLOWS.items():
         root = tmp_path_factory.mktemp(path.stem)
@@ -111,7 +158,7 @@ def vector_comparisons(oracle, tmp_path_factory):
         (root / "flowspecs" / path.name).write_text(path.read_text())
         for stack in ("prod", "user.alice"):
             ctx = ProjectDir(root, "argo").stack_context(stack)
-            out[(path.name, stack)] = _compare_case(oracle, stack, cls, ctx, path)
+            out[(path.name, stack)] = _compare_case(oracle, stack, cls, ctx, path, home=home)
     return out
 
 
@@ -130,17 +177,19 @@ def test_extra_flows_match_metaflow(vector_comparisons, flow_file, stack):
         for p, a, b in result.unexpected[:10])
 
 
-def test_figures_and_documented_differences(comparisons, vector_comparisons, capsys):
+def test_figures_and_documented_differences(comparisons, vector_comparisons, service_comparisons,
+                                           capsys):
     total = Comparison()
-    for result, _, _ in [*comparisons.values(), *vector_comparisons.values()]:
+    cases = [*comparisons.values(), *vector_comparisons.values(), *service_comparisons.values()]
+    for result, _, _ in cases:
         total.add(result)
     documented = set(re.findall(r"^## (D\d+)", (REPO / "tests/argo/DIFFERENCES.md").read_text(),
                                 re.M))
     assert {kid for kid, _ in KEPT} <= documented
     assert set(total.kept) <= documented
     with capsys.disabled():
-        print(f"\nArgo vs Metaflow 2.19.39: {len(comparisons) + len(vector_comparisons)} "
-              "flow x namespace cases, "
+        print(f"\nArgo vs Metaflow 2.19.39: {len(cases)} flow x namespace cases "
+              f"({len(service_comparisons)} with a metadata service), "
               f"{total.points} points compared, {total.equal} equal, "
               f"kept differences {dict(sorted((k, len(v)) for k, v in total.kept.items()))}, "
               f"unexpected {len(total.unexpected)}")

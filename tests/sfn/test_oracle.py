@@ -12,10 +12,13 @@ import json
 
 import pytest
 
-from tests.oracle.harness import OracleError, oracle_available, shared_oracle
+from tests.oracle.harness import DEPLOY_ENV, OracleError, oracle_available, shared_oracle
+from tests.oracle.platform import (
+    AUTH_KEY, INTERNAL_URL, fake_metadata_service, service_env, with_metaflow_platform,
+)
 
 from .conftest import REPO
-from .helpers import env, oracle_context, render_resolved, tasks
+from .helpers import command, env, oracle_context, render_resolved, tasks
 from .oracle_compare import Comparison, compare
 
 _ok, _why = oracle_available()
@@ -26,12 +29,21 @@ FLOWSPECS = REPO / "flowspecs"
 CALLS = {"prod": dict(production=True), "test": dict(branch="feature_x"), "user": dict()}
 TRIGGER_ERROR = ("Deploying flows with @trigger or @trigger_on_finish decorator(s) to AWS Step "
                  "Functions is not supported currently.")
-RESULTS: dict[tuple[str, str], Comparison] = {}
+RESULTS: dict[tuple[str, str, str], Comparison] = {}
+# Metaflow's settings per case: the oracle's fake deployment as is (local metadata), or with a
+# metadata service, its auth key, a secrets backend and SSE-KMS (tests/oracle/platform.py)
+PLATFORMS = ("local", "service")
 
 
 @pytest.fixture(scope="module")
 def oracle():
     return shared_oracle()
+
+
+@pytest.fixture(scope="module")
+def metadata_service():
+    with fake_metadata_service() as (url, requests):
+        yield url, requests
 
 
 def _configs(ctx, dep) -> dict[str, str]:
@@ -40,20 +52,26 @@ def _configs(ctx, dep) -> dict[str, str]:
     return {k: v for k, v in files.items() if k in {c.name for c in dep.flow.configs}}
 
 
-def _cases(kinds=("prod", "test", "user")):
+def _cases():
     from flowstacks.load.project import ProjectDir
 
     project = ProjectDir(REPO, "step-functions")
     names = [f.name for f in project.default_flows]
-    return [(k, n) for k in kinds for n in names]
+    local = [(k, n, "local") for k in ("prod", "test", "user") for n in names]
+    return local + [(k, n, "service") for k in ("prod", "user") for n in names]
 
 
-@pytest.mark.parametrize("kind,flow", _cases())
-def test_definition_matches_metaflow(oracle, contexts, kind, flow):
-    ctx = oracle_context(contexts[kind], oracle.endpoint)
+@pytest.mark.parametrize("kind,flow,platform", _cases())
+def test_definition_matches_metaflow(oracle, metadata_service, contexts, tmp_path, kind, flow,
+                                     platform):
+    extra = service_env(metadata_service[0]) if platform == "service" else {}
+    # flowstacks reads the same Metaflow config the deployer subprocess gets
+    ctx = with_metaflow_platform(oracle_context(contexts[kind], oracle.endpoint),
+                                 {**DEPLOY_ENV, **extra}, tmp_path)
     dep = ctx.flow(flow)
     flow_file = REPO / dep.flow.file
-    call = dict(CALLS[kind], configs=_configs(contexts[kind], dep) or None)
+    call = dict(CALLS[kind], configs=_configs(contexts[kind], dep) or None,
+                extra_env=extra or None)
     if dep.flow.trigger_on_finish or dep.flow.triggers:
         # Metaflow refuses; flowstacks deploys it (EventBridge rules): a kept difference.
         with pytest.raises(OracleError) as exc:
@@ -66,9 +84,25 @@ def test_definition_matches_metaflow(oracle, contexts, kind, flow):
     # the namespace itself agrees: state machine name Metaflow printed is in the env
     assert start["SFN_STATE_MACHINE"] == dep.state_machine_name
     result = compare(ours, theirs)
-    RESULTS[(kind, flow)] = result
+    RESULTS[(kind, flow, platform)] = result
     assert not result.unexplained, json.dumps(result.unexplained[:5], indent=1)[:3000]
     assert result.equal >= 0.95 * result.points
+    # the settings reached Metaflow's tasks (so agreeing on them is not agreeing on nothing)
+    service = {"METAFLOW_SERVICE_URL": INTERNAL_URL, "METAFLOW_DEFAULT_METADATA": "service",
+               "METAFLOW_SERVICE_HEADERS": json.dumps({"x-api-key": AUTH_KEY}),
+               "METAFLOW_DEFAULT_SECRETS_BACKEND_TYPE": "aws-secrets-manager",
+               "METAFLOW_AWS_SECRETS_MANAGER_DEFAULT_REGION": "eu-west-1",
+               "METAFLOW_S3_SERVER_SIDE_ENCRYPTION": "aws:kms"}
+    for _, state in tasks(theirs):
+        their_env = dict(env(state))
+        if platform == "service":
+            # step-functions create checked the service's version, with the auth key
+            assert any(h.get("x-api-key") == AUTH_KEY for _, h in metadata_service[1])
+            assert {k: their_env.get(k) for k in service} == service
+            assert command(state).count("--metadata=service") >= 1
+        else:
+            assert "METAFLOW_SERVICE_URL" not in their_env
+            assert "--metadata=service" not in command(state)
 
 
 def test_report_measured_figures(capsys):
@@ -78,7 +112,9 @@ def test_report_measured_figures(capsys):
     total = Comparison()
     for r in RESULTS.values():
         total.add(r)
-    line = (f"oracle: {len(RESULTS)} definitions, {total.points} points compared, "
+    service = sum(1 for k in RESULTS if k[2] == "service")
+    line = (f"oracle: {len(RESULTS)} definitions ({service} with a metadata service, secrets "
+            f"backend and SSE-KMS), {total.points} points compared, "
             f"{total.equal} equal, kept: {dict(total.kept)}")
     with capsys.disabled():
         print("\n" + line)

@@ -58,7 +58,7 @@ def step_commands(ctx: StackContext, fd: FlowDeployment, step: Step, with_spec: 
     entry = ["python", script_name(flow.file)]
     top = ([] if with_spec is None else ["--with", shlex.quote(with_spec)])
     top += fd.top_level_args()
-    top += top_level_options(ctx.config.airflow.metadata, ctx.config.aws.datastore_root,
+    top += top_level_options(ctx.platform.metadata, ctx.config.aws.datastore_root,
                              "airflow_internal")
     cmds = []
     paths = _input_paths(flow, steps, step)

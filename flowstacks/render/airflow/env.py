@@ -12,6 +12,7 @@ from flowstacks.render.metaflow_runtime import (
     CODE_METADATA_JSON, DATASTORE, card_root, datatools_root, image_python_version,
     metaflow_version_env,
 )
+from flowstacks.render.platform_env import secrets_env
 
 
 def task_env(ctx: StackContext, fd: FlowDeployment, step: Step, code_url: str, code_sha: str,
@@ -34,12 +35,19 @@ def task_env(ctx: StackContext, fd: FlowDeployment, step: Step, code_url: str, c
         "USER": owner,
         "METAFLOW_VERSION": metaflow_version_env(owner, flow.file, flow.name,
                                                  ctx.production_token, python),
+    })
+    env.update(secrets_env(ctx.platform))  # @secrets support, before Metaflow's own variables
+    env.update({
         "METAFLOW_CODE_METADATA": CODE_METADATA_JSON,
         "METAFLOW_CODE_SHA": code_sha,
         "METAFLOW_CODE_DS": DATASTORE,
         # Airflow pods run as the deployer (docs/metaflow-contract.md#airflow): METAFLOW_USER
         # is the owner.
         "METAFLOW_USER": owner,
+    })
+    if ctx.platform.task_service_url:  # Metaflow's None values are dropped from the env
+        env["METAFLOW_SERVICE_URL"] = ctx.platform.task_service_url
+    env.update({
         "METAFLOW_SERVICE_HEADERS": ctx.service_headers,
         "METAFLOW_DATASTORE_SYSROOT_S3": root,
         "METAFLOW_DATATOOLS_S3ROOT": datatools_root(root),

@@ -89,6 +89,26 @@ def asset(project: str, branch: str, flow: str) -> dict[str, str]:
             "uri": f"metaflow://{project}/{branch}/{flow}"}
 
 
+def cluster_kwargs(ctx: StackContext) -> dict[str, Any]:
+    """How the pod operator reaches the cluster, as ``Airflow._to_job`` sets it: a connection,
+    a kubeconfig context and/or file, each with ``in_cluster=False``. With none of them Metaflow
+    writes ``in_cluster=True``; flowstacks leaves it to the provider (in-cluster first, then
+    kubeconfig: the same on a real cluster, and the pod can be built off-cluster, DIFFERENCES.md)
+    unless ``airflow_in_cluster`` is configured."""
+    conn_id = ctx.config.airflow.kubernetes_conn_id
+    platform = ctx.platform
+    kwargs: dict[str, Any] = {}
+    if platform.airflow_in_cluster is not None:
+        kwargs["in_cluster"] = platform.airflow_in_cluster
+    if conn_id:
+        kwargs.update(kubernetes_conn_id=conn_id, in_cluster=False)
+    if platform.airflow_kubeconfig_context:
+        kwargs.update(cluster_context=platform.airflow_kubeconfig_context, in_cluster=False)
+    if platform.airflow_kubeconfig_file:
+        kwargs.update(config_file=platform.airflow_kubeconfig_file, in_cluster=False)
+    return kwargs
+
+
 def variable(step: str) -> str:
     """The DAG file's Python variable of a step's task."""
     return f"step_{step}"
@@ -127,12 +147,7 @@ def task_context(ctx: StackContext, fd: FlowDeployment, step: Step, code_url: st
         "retry_exponential_backoff": False,
         "reattach_on_restart": False,
     }
-    # Metaflow hard-codes in_cluster=True unless a connection is configured; left unset, the
-    # provider detects the cluster itself (in-cluster first, then kubeconfig), which is the
-    # same on a real cluster and lets the pod be built off-cluster (DIFFERENCES.md).
-    if ctx.config.airflow.kubernetes_conn_id:
-        kwargs["kubernetes_conn_id"] = ctx.config.airflow.kubernetes_conn_id
-        kwargs["in_cluster"] = False
+    kwargs.update(cluster_kwargs(ctx))
     secrets = (step.decorator("kubernetes").attributes.get("secrets") if static else None) or []
     if isinstance(secrets, str):
         secrets = secrets.split(",")

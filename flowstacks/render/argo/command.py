@@ -25,7 +25,6 @@ from flowstacks.render.walk import StepIndex
 RUN_ID = "argo-{{workflow.name}}"
 TASK_ID = "$METAFLOW_TASK_ID"
 INPUT_PATHS_FILE = "/tmp/mf-input-paths"
-METADATA = "local"  # the oracle's METAFLOW_DEFAULT_METADATA; flowstacks has no metadata service
 EXECUTABLE = "python"
 INTERNAL_DECORATOR = "argo_workflows_internal:auto-emit-argo-events=1"
 
@@ -112,7 +111,8 @@ def _top_level(ctx: StackContext, fd: FlowDeployment, step: Step,
     if not step.decorator("environment"):
         words += ["--with", shlex.quote("environment:vars={}")]
     words += [shlex.quote(w) if not w.startswith("--") else w for w in fd.top_level_args()]
-    return words + top_level_options(METADATA, ctx.config.aws.datastore_root, INTERNAL_DECORATOR)
+    return words + top_level_options(ctx.platform.metadata, ctx.config.aws.datastore_root,
+                                     INTERNAL_DECORATOR)
 
 
 def _pathspec(flow: Flow, step_name: str, task_id: str) -> str:

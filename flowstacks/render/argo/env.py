@@ -4,7 +4,8 @@
 Source: ``plugins/argo/argo_workflows.py`` (``_container_templates``,
 ``_error_msg_capture_hook_templates``). Values Metaflow reads from the deployer's machine
 (``METAFLOW_S3_ENDPOINT_URL``, python version, git info in ``METAFLOW_VERSION``) are left out or
-fixed; see tests/argo/DIFFERENCES.md.
+fixed; see tests/argo/DIFFERENCES.md. The metadata service, secrets backend and S3 encryption come
+from the stack's platform settings (``ctx.platform``).
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ from typing import Any
 
 from flowstacks.model.deployment import FlowDeployment, StackContext
 from flowstacks.model.flow import Step
-from flowstacks.render.argo.command import METADATA, RUN_ID, retry_count
+from flowstacks.render.argo.command import RUN_ID, retry_count
 from flowstacks.render.metaflow_runtime import (
     CODE_METADATA_JSON, DATASTORE, KUBERNETES_POD_FIELD_ENV, CodePackageRef, card_root,
     config_value_env, datatools_root, metaflow_version_env, script_name,
 )
+from flowstacks.render.platform_env import encryption_env, secrets_env
 
 ARGO_USER = "argo-workflows"
 # metaflow_config defaults flowstacks does not expose as settings
@@ -29,15 +31,18 @@ FIELD_REFS = (("METAFLOW_KUBERNETES_NAMESPACE", "metadata.namespace"),
               *KUBERNETES_POD_FIELD_ENV.items())
 
 
-def _code(package: CodePackageRef, service_headers: str) -> dict[str, str]:
-    return {
+def _code(package: CodePackageRef, ctx: StackContext) -> dict[str, str]:
+    env = {
         "METAFLOW_CODE_METADATA": CODE_METADATA_JSON,
         "METAFLOW_CODE_URL": package.url,
         "METAFLOW_CODE_SHA": package.sha,
         "METAFLOW_CODE_DS": DATASTORE,
-        "METAFLOW_SERVICE_HEADERS": service_headers,
-        "METAFLOW_USER": ARGO_USER,
     }
+    if ctx.platform.task_service_url:  # Metaflow's None values are dropped from the env
+        env["METAFLOW_SERVICE_URL"] = ctx.platform.task_service_url
+    env["METAFLOW_SERVICE_HEADERS"] = ctx.service_headers
+    env["METAFLOW_USER"] = ARGO_USER
+    return env
 
 
 def metaflow_version(ctx: StackContext, fd: FlowDeployment) -> str:
@@ -53,12 +58,12 @@ def step_env(ctx: StackContext, fd: FlowDeployment, step: Step, package: CodePac
     aws, k8s = ctx.config.aws, ctx.config.kubernetes
     root = aws.datastore_root
     env: dict[str, str] = dict(step.environment)
-    env.update(_code(package, ctx.service_headers))
+    env.update(_code(package, ctx))
     env.update({
         "METAFLOW_DATASTORE_SYSROOT_S3": root,
         "METAFLOW_DATATOOLS_S3ROOT": datatools_root(root),
         "METAFLOW_DEFAULT_DATASTORE": DATASTORE,
-        "METAFLOW_DEFAULT_METADATA": METADATA,
+        "METAFLOW_DEFAULT_METADATA": ctx.platform.metadata,
         "METAFLOW_CARD_S3ROOT": card_root(root),
         "METAFLOW_KUBERNETES_WORKLOAD": "1",
         "METAFLOW_KUBERNETES_FETCH_EC2_METADATA": FETCH_EC2_METADATA,
@@ -86,11 +91,13 @@ def step_env(ctx: StackContext, fd: FlowDeployment, step: Step, package: CodePac
     })
     if aws.s3_endpoint_url:
         env["METAFLOW_S3_ENDPOINT_URL"] = aws.s3_endpoint_url
+    env.update(secrets_env(ctx.platform))  # @secrets support
     env["METAFLOW_ARGO_WORKFLOWS_KUBERNETES_SECRETS"] = ""
     env["METAFLOW_ARGO_WORKFLOWS_ENV_VARS_TO_SKIP"] = ""
     for trig in triggers:
         env[f"METAFLOW_ARGO_EVENT_PAYLOAD_{trig['type']}_{trig['sanitized_name']}"] = (
             "{{workflow.parameters.%s}}" % trig["sanitized_name"])
+    env.update(encryption_env(ctx.platform))  # S3 upload headers
     env["METAFLOW_VERSION"] = metaflow_version(ctx, fd)
     if fd.flow.configs:
         # Config values travel in the code package (docs/metaflow-contract.md#code-package).
@@ -100,12 +107,12 @@ def step_env(ctx: StackContext, fd: FlowDeployment, step: Step, package: CodePac
 
 def error_hook_env(ctx: StackContext, package: CodePackageRef) -> dict[str, str]:
     """Environment of the exit hook that captures a failed run's error."""
-    env = _code(package, ctx.service_headers)
+    env = _code(package, ctx)
     if ctx.config.aws.s3_endpoint_url:
         env["METAFLOW_S3_ENDPOINT_URL"] = ctx.config.aws.s3_endpoint_url
     env.update({
         "METAFLOW_DEFAULT_DATASTORE": DATASTORE,
-        "METAFLOW_DEFAULT_METADATA": METADATA,
+        "METAFLOW_DEFAULT_METADATA": ctx.platform.metadata,
         "METAFLOW_OWNER": ctx.owner,
         "METAFLOW_WORKFLOW_NAME": "{{workflow.name}}",
         "METAFLOW_WORKFLOW_NAMESPACE": "{{workflow.namespace}}",

@@ -27,7 +27,8 @@ def _top_level(fc: FlowContext, step: Step, batch: dict[str, Any]) -> list[str]:
     args = fc.dep.top_level_args()
     words += [shlex.quote(a) if i and args[i - 1] == "--branch" else a
               for i, a in enumerate(args)]
-    return words + top_level_options("local", fc.aws.datastore_root, "step_functions_internal")
+    return words + top_level_options(fc.ctx.platform.metadata, fc.aws.datastore_root,
+                                     "step_functions_internal")
 
 
 def step_command(fc: FlowContext, step: Step, input_paths: str | None, batch: dict[str, Any],

@@ -14,6 +14,7 @@ from flowstacks.render.metaflow_runtime import (
     CODE_METADATA_JSON, DATASTORE, card_root, config_value_env, datatools_root,
     image_python_version, metaflow_version_env,
 )
+from flowstacks.render.platform_env import encryption_env, secrets_env
 from flowstacks.render.serialize import metaflow_json
 from flowstacks.render.sfn.context import FlowContext
 
@@ -102,8 +103,11 @@ def _split_parent_attrs(fc: FlowContext, step: Step, attrs: dict[str, str]) -> N
 
 def container_environment(fc: FlowContext, step: Step, env: dict[str, str],
                           batch: dict[str, Any]) -> list[dict[str, str]]:
-    """The container env in Metaflow's order (Batch.create_job, then StepFunctions._batch)."""
+    """The container env in Metaflow's order (Batch.create_job, then StepFunctions._batch);
+    settings that are not configured are left out, as Batch's ``environment_variable`` skips
+    None."""
     aws, ctx, flow = fc.aws, fc.ctx, fc.flow
+    platform = ctx.platform
     root = aws.datastore_root
     code_url = fc.inputs.code_package_url
     pairs: list[tuple[str, str | None]] = [
@@ -113,17 +117,20 @@ def container_environment(fc: FlowContext, step: Step, env: dict[str, str],
         ("METAFLOW_CODE_URL", code_url),
         ("METAFLOW_CODE_DS", DATASTORE),
         ("METAFLOW_USER", SFN_USER),
+        ("METAFLOW_SERVICE_URL", platform.task_service_url),
         ("METAFLOW_SERVICE_HEADERS", ctx.service_headers),
         ("METAFLOW_DATASTORE_SYSROOT_S3", root),
         ("METAFLOW_DATATOOLS_S3ROOT", datatools_root(root)),
         ("METAFLOW_DEFAULT_DATASTORE", DATASTORE),
-        ("METAFLOW_DEFAULT_METADATA", "local"),
+        ("METAFLOW_DEFAULT_METADATA", platform.metadata),
         ("METAFLOW_CARD_S3ROOT", card_root(root)),
         ("METAFLOW_OTEL_SERVICE_NAME", "metaflow"),
         ("METAFLOW_RUNTIME_ENVIRONMENT", "aws-batch"),
+        *secrets_env(platform),
     ]
     if batch["use_tmpfs"] and batch["tmpfs_tempdir"]:
         pairs.append(("METAFLOW_TEMPDIR", batch["tmpfs_path"]))
+    pairs += encryption_env(platform)
     if aws.s3_endpoint_url:
         pairs.append(("METAFLOW_S3_ENDPOINT_URL", aws.s3_endpoint_url))
     pairs += list(env.items())

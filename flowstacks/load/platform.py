@@ -1,0 +1,64 @@
+"""The platform of one stack: the flowstacks config, then the Metaflow config in effect (impure:
+reads the environment and Metaflow's config files, nothing else).
+
+Metaflow's deployer reads each ``METAFLOW_<KEY>`` with ``metaflow_config_funcs.from_conf``:
+the environment variable, else ``.metaflow/config.json`` (the nearest one at or above the
+working folder), else ``$METAFLOW_HOME/config.json`` or ``config_<METAFLOW_PROFILE>.json``.
+flowstacks reads the same keys the same way, from the project's ``flowspecs/`` folder (where the
+flows are run from), with the namespace class's own ``metaflow_profile`` in place of
+``METAFLOW_PROFILE`` when the config names one.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+from flowstacks.errors import FlowstacksError
+from flowstacks.load.flows import CONFIG_MODULE
+from flowstacks.load.metaflow_env import read_metaflow_env
+from flowstacks.model.config import ProjectConfig
+from flowstacks.model.platform import METAFLOW_KEYS, ResolvedPlatform
+from flowstacks.model.platform_resolve import class_profile, resolve_platform
+from flowstacks.naming.stacks import parse_stack
+
+
+def metaflow_values(project_dir: Path, env: Mapping[str, str], profile: str | None
+                    ) -> dict[str, tuple[Any, str]]:
+    """Every Metaflow key a stack may use, with where it was found (absent keys left out)."""
+    mfenv = read_metaflow_env(project_dir / "flowspecs", env, profile)
+    found = {}
+    for key in METAFLOW_KEYS:
+        hit = mfenv.lookup(key)
+        if hit is not None:
+            found[key] = hit
+    return found
+
+
+def stack_platform(config: ProjectConfig, stack: str, project_dir: Path,
+                   env: Mapping[str, str] | None = None) -> tuple[ProjectConfig, ResolvedPlatform]:
+    """``stack``'s effective config and resolved platform (:func:`resolve_platform`), with the
+    Metaflow config of this process (``env``: the environment to read instead of os.environ)."""
+    env = dict(os.environ if env is None else env)
+    kind = parse_stack(stack).kind
+    profile, source = class_profile(config, kind)
+    if profile is None and env.get("METAFLOW_PROFILE"):
+        profile, source = env["METAFLOW_PROFILE"], "METAFLOW_PROFILE (environment)"
+    values = metaflow_values(Path(project_dir), env, profile)
+    try:
+        return resolve_platform(config, kind, values, profile, source)
+    except FlowstacksError as exc:
+        if exc.where and not exc.where.startswith("METAFLOW_"):  # a field of the config file
+            exc.where = f"flowspecs/{CONFIG_MODULE}: {exc.where}"
+        raise
+
+
+def platform_warnings(config: ProjectConfig, stacks: list[str], project_dir: Path,
+                      env: Mapping[str, str] | None = None) -> list[str]:
+    """What ``flowstacks synth`` warns about for ``stacks`` (e.g. runs the Metaflow client
+    cannot see: no metadata service configured)."""
+    out: list[str] = []
+    for stack in stacks:
+        out += stack_platform(config, stack, project_dir, env)[1].warnings(stack)
+    return out

@@ -1,0 +1,138 @@
+"""Resolve the platform of one stack: the flowstacks config first, the Metaflow config where it is
+silent, flowstacks' defaults last; each value with its source (pure: the Metaflow config values
+arrive as data, read by ``flowstacks/load/platform.py``).
+
+Order, per setting of :data:`flowstacks.model.platform.SETTINGS`:
+
+1. ``platform_overrides[<namespace class>].<field>``
+2. ``platform.<field>``
+3. the older field that sets it for every namespace (``aws.datastore_root``...), when written
+4. what follows from the flowstacks config itself: a ``service_url`` set there means
+   ``metadata='service'`` and tasks using that URL
+5. the Metaflow config in effect (``METAFLOW_<KEY>``: environment, ``.metaflow/config.json``,
+   ``$METAFLOW_HOME/config[_<profile>].json``), exactly as Metaflow's deployer reads it
+6. flowstacks' default
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from pydantic import ValidationError
+
+from flowstacks.errors import FlowstacksError
+from flowstacks.model.config import ProjectConfig
+from flowstacks.model.platform import (
+    DEFAULT_SOURCE, SETTINGS, NamespaceClass, Platform, ResolvedPlatform, Setting,
+)
+
+# KEY (without METAFLOW_) -> (value, where it was read, e.g. "METAFLOW_SERVICE_URL (environment)")
+MetaflowValues = Mapping[str, tuple[Any, str]]
+AUTH_KEY_IGNORED = ("{source} is not deployed: tasks get the service auth key only from the "
+                    "Pulumi secret flowstacks:serviceAuthKey "
+                    "(pulumi config set --secret flowstacks:serviceAuthKey ...)")
+
+
+def class_profile(config: ProjectConfig, kind: NamespaceClass) -> tuple[str | None, str | None]:
+    """The Metaflow profile the flowstacks config names for a namespace class, and where."""
+    override = config.platform_overrides.get(kind)
+    if override is not None and override.metaflow_profile:
+        return override.metaflow_profile, f"platform_overrides['{kind}'].metaflow_profile"
+    if config.platform.metaflow_profile:
+        return config.platform.metaflow_profile, "platform.metaflow_profile"
+    return None, None
+
+
+def _explicit(config: ProjectConfig, kind: NamespaceClass, setting: Setting
+              ) -> tuple[Any, str] | None:
+    override = config.platform_overrides.get(kind)
+    if override is not None and getattr(override, setting.field) is not None:
+        return getattr(override, setting.field), f"platform_overrides['{kind}'].{setting.field}"
+    if getattr(config.platform, setting.field) is not None:
+        return getattr(config.platform, setting.field), f"platform.{setting.field}"
+    if setting.legacy:
+        section, name = setting.legacy.split(".")
+        model = getattr(config, section)
+        if name in model.model_fields_set:
+            return getattr(model, name), setting.legacy
+    return None
+
+
+def _from_metaflow(setting: Setting, metaflow: MetaflowValues) -> tuple[Any, str] | None:
+    for key in setting.metaflow:
+        found = metaflow.get(key)
+        # An empty value counts as unset (Metaflow would deploy the empty string).
+        if found is None or found[0] is None or found[0] == "":
+            continue
+        value, source = found
+        try:
+            checked = getattr(Platform(**{setting.field: str(value)}), setting.field)
+        except ValidationError as exc:
+            msg = exc.errors()[0]["msg"].removeprefix("Value error, ")
+            raise FlowstacksError(f"METAFLOW_{key} {value!r}: {msg}", where=source,
+                                  hint=f"or set platform.{setting.field} in the flowstacks config"
+                                  ) from None
+        return checked, source
+    return None
+
+
+def resolve_platform(config: ProjectConfig, kind: NamespaceClass, metaflow: MetaflowValues,
+                     profile: str | None = None, profile_source: str | None = None
+                     ) -> tuple[ProjectConfig, ResolvedPlatform]:
+    """The stack's effective config (``aws``/``kubernetes``/``airflow`` with this class's
+    values) and its :class:`ResolvedPlatform`. ``metaflow``: the Metaflow config in effect for
+    this class (``profile`` names its profile file, when one is used)."""
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for setting in SETTINGS:
+        found = _explicit(config, kind, setting)
+        if found is None:
+            found = _derived(setting, values, sources)
+        if found is None:
+            found = _from_metaflow(setting, metaflow)
+        if found is None:
+            continue
+        values[setting.target], sources[setting.target] = found
+    for setting in SETTINGS:  # every setting gets a source, "default" ones too
+        sources.setdefault(setting.target, DEFAULT_SOURCE)
+    if profile:
+        sources["metaflow_profile"] = profile_source or "METAFLOW_PROFILE"
+    runtime = {t.split(".", 1)[1]: v for t, v in values.items() if t.startswith("runtime.")}
+    ignored = {}
+    if metaflow.get("SERVICE_AUTH_KEY", (None, ""))[0]:
+        ignored["METAFLOW_SERVICE_AUTH_KEY"] = AUTH_KEY_IGNORED.format(
+            source=metaflow["SERVICE_AUTH_KEY"][1])
+    resolved = ResolvedPlatform(**runtime, metaflow_profile=profile, sources=sources,
+                                ignored=ignored)
+    if resolved.metadata == "service" and not resolved.task_service_url:
+        raise FlowstacksError(
+            "metadata 'service' needs the metadata service's URL",
+            where=sources["runtime.metadata"],
+            hint="set platform=Platform(service_url=...) (or METAFLOW_SERVICE_URL)")
+    return _effective(config, values), resolved
+
+
+def _derived(setting: Setting, values: dict[str, Any], sources: dict[str, str]
+             ) -> tuple[Any, str] | None:
+    """What a ``service_url`` written in the flowstacks config implies (step 4)."""
+    url_source = sources.get("runtime.service_url", "")
+    if not url_source.startswith("platform"):
+        return None
+    if setting.target == "runtime.metadata":
+        return "service", url_source
+    if setting.target == "runtime.service_internal_url":
+        return None, f"{url_source} (tasks use it)"
+    return None
+
+
+def _effective(config: ProjectConfig, values: dict[str, Any]) -> ProjectConfig:
+    updates: dict[str, dict[str, Any]] = {}
+    for target, value in values.items():
+        section, name = target.split(".", 1)
+        if section != "runtime":
+            updates.setdefault(section, {})[name] = value
+    if not updates:
+        return config
+    return config.model_copy(update={
+        section: getattr(config, section).model_copy(update=fields)
+        for section, fields in updates.items()})

@@ -1,0 +1,293 @@
+"""Platform settings (issue 15): the flowstacks config per namespace class, the Metaflow config
+in effect where it is silent (read as Metaflow's from_conf reads it), flowstacks' defaults last;
+each value with its source; errors that name the field."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from flowstacks.errors import FlowstacksError
+from flowstacks.load.platform import stack_platform
+from flowstacks.load.project import ProjectDir, load_config
+from flowstacks.model.config import Aws, ProjectConfig
+from flowstacks.model.platform import DEFAULT_SOURCE, Platform
+
+FLOW = textwrap.dedent('''
+    from metaflow import FlowSpec, project, step
+
+    @project(name="demo")
+    class DemoFlow(FlowSpec):
+        @step
+        def start(self):
+            self.next(self.end)
+
+        @step
+        def end(self):
+            pass
+''')
+URL, PROD_URL = "https://mf.example.com/api", "https://mf-prod.example.com/api"
+
+
+def _project(root: Path, config: str | None = None) -> Path:
+    (root / "flowspecs").mkdir(parents=True)
+    (root / "flowspecs" / "demo_flow.py").write_text(FLOW)
+    if config is not None:
+        (root / "flowspecs" / "flowstacks_config.py").write_text(textwrap.dedent(config))
+    return root
+
+
+def _env(home: Path, **values: str) -> dict[str, str]:
+    home.mkdir(exist_ok=True)
+    return {"METAFLOW_HOME": str(home), **values}
+
+
+def test_nothing_configured_keeps_local_metadata_and_warns(tmp_path):
+    config, platform = stack_platform(ProjectConfig(), "prod", tmp_path, _env(tmp_path / "h"))
+    assert config == ProjectConfig()
+    assert (platform.metadata, platform.service_url, platform.secrets_backend) == ("local", None, None)
+    assert set(platform.sources.values()) == {DEFAULT_SOURCE}
+    (warning,) = platform.warnings("prod")
+    assert "invisible to the Metaflow client" in warning and "service_url" in warning
+
+
+def test_metaflow_environment_fills_what_flowstacks_leaves_unset(tmp_path):
+    env = _env(tmp_path / "h", METAFLOW_SERVICE_URL=URL, METAFLOW_DEFAULT_METADATA="service",
+               METAFLOW_DATASTORE_SYSROOT_S3="s3://team-bucket/mf/",
+               METAFLOW_BATCH_JOB_QUEUE="team-queue", METAFLOW_KUBERNETES_NAMESPACE="team-ns",
+               METAFLOW_DEFAULT_SECRETS_BACKEND_TYPE="aws-secrets-manager",
+               METAFLOW_ARGO_EVENTS_WEBHOOK_URL="http://hook.argo-events:12000/x",
+               METAFLOW_AIRFLOW_KUBERNETES_CONN_ID="eks")
+    config, platform = stack_platform(ProjectConfig(), "test.x", tmp_path, env)
+    assert config.aws.datastore_root == "s3://team-bucket/mf"  # validated like the config field
+    assert (config.aws.batch_job_queue, config.kubernetes.namespace, config.airflow.namespace) == \
+        ("team-queue", "team-ns", "team-ns")
+    assert config.kubernetes.argo_events_webhook_url == "http://hook.argo-events:12000/x"
+    assert config.airflow.kubernetes_conn_id == "eks"
+    assert (platform.metadata, platform.task_service_url) == ("service", URL)
+    assert platform.sources["runtime.service_url"] == "METAFLOW_SERVICE_URL (environment)"
+    assert platform.sources["aws.datastore_root"] == "METAFLOW_DATASTORE_SYSROOT_S3 (environment)"
+    assert platform.sources["aws.dynamodb_table"] == DEFAULT_SOURCE
+    assert platform.warnings("test.x") == []
+
+
+def test_internal_webhook_and_service_urls_are_what_tasks_get(tmp_path):
+    env = _env(tmp_path / "h", METAFLOW_ARGO_EVENTS_WEBHOOK_URL="http://public:1/x",
+               METAFLOW_ARGO_EVENTS_INTERNAL_WEBHOOK_URL="http://internal:1/x",
+               METAFLOW_SERVICE_URL=URL, METAFLOW_SERVICE_INTERNAL_URL="http://svc:8080/",
+               METAFLOW_DEFAULT_METADATA="service")
+    config, platform = stack_platform(ProjectConfig(), "prod", tmp_path, env)
+    assert config.kubernetes.argo_events_webhook_url == "http://internal:1/x"
+    assert platform.task_service_url == "http://svc:8080/"
+
+
+def test_profile_files_env_and_config_take_turns(tmp_path):
+    home = tmp_path / "h"
+    home.mkdir()
+    (home / "config.json").write_text(json.dumps({"METAFLOW_SERVICE_URL": URL,
+                                                  "METAFLOW_DEFAULT_METADATA": "service",
+                                                  "METAFLOW_SFN_DYNAMO_DB_TABLE": "dev-table"}))
+    (home / "config_prod.json").write_text(json.dumps({"METAFLOW_SERVICE_URL": PROD_URL,
+                                                       "METAFLOW_DEFAULT_METADATA": "service"}))
+    config = ProjectConfig(platform_overrides={"prod": Platform(metaflow_profile="prod")})
+    env = _env(home)
+    _, test = stack_platform(config, "test.x", tmp_path, env)
+    prod_config, prod = stack_platform(config, "prod.b", tmp_path, env)
+    assert (test.service_url, prod.service_url) == (URL, PROD_URL)
+    assert prod.sources["runtime.service_url"] == f"METAFLOW_SERVICE_URL in {home / 'config_prod.json'}"
+    assert prod.sources["metaflow_profile"] == "platform_overrides['prod'].metaflow_profile"
+    assert prod_config.aws.dynamodb_table == Aws().dynamodb_table  # not in prod's profile
+    # the environment beats the file, as in Metaflow; the flowstacks config beats both
+    _, env_wins = stack_platform(config, "prod", tmp_path, {**env, "METAFLOW_SERVICE_URL": URL})
+    assert env_wins.service_url == URL
+    explicit = ProjectConfig(platform=Platform(service_url="https://x.example.com"),
+                             platform_overrides={"prod": Platform(metaflow_profile="prod")})
+    _, mine = stack_platform(explicit, "prod", tmp_path, {**env, "METAFLOW_SERVICE_URL": URL})
+    assert (mine.service_url, mine.sources["runtime.service_url"]) == \
+        ("https://x.example.com", "platform.service_url")
+
+
+def test_class_override_beats_platform_beats_older_fields_beats_metaflow(tmp_path):
+    config = ProjectConfig(
+        aws=Aws(dynamodb_table="legacy-table"),
+        platform=Platform(batch_job_queue="all-queue", service_url=URL),
+        platform_overrides={"prod": Platform(batch_job_queue="prod-queue",
+                                             service_url=PROD_URL)})
+    env = _env(tmp_path / "h", METAFLOW_BATCH_JOB_QUEUE="mf-queue",
+               METAFLOW_SFN_DYNAMO_DB_TABLE="mf-table", METAFLOW_DEFAULT_METADATA="local",
+               METAFLOW_SERVICE_INTERNAL_URL="http://other-service/")
+    prod_cfg, prod = stack_platform(config, "prod", tmp_path, env)
+    user_cfg, user = stack_platform(config, "user.bob", tmp_path, env)
+    assert (prod_cfg.aws.batch_job_queue, user_cfg.aws.batch_job_queue) == ("prod-queue", "all-queue")
+    assert prod_cfg.aws.dynamodb_table == "legacy-table"
+    assert prod.sources["aws.dynamodb_table"] == "aws.dynamodb_table"
+    # a service URL written in the flowstacks config means metadata=service and that URL in
+    # tasks, whatever the Metaflow config says
+    assert (prod.metadata, prod.task_service_url, user.task_service_url) == \
+        ("service", PROD_URL, URL)
+    assert prod.metadata_chosen and prod.warnings("prod") == []
+
+
+def test_platform_and_an_older_field_may_not_disagree(tmp_path):
+    root = _project(tmp_path, '''
+        from flowstacks.model.config import Aws, Platform, ProjectConfig
+        CONFIG = ProjectConfig(
+            aws=Aws(datastore_root="s3://aaa/x"),
+            platform=Platform(datastore_root="s3://bbb/x"),
+        )
+    ''')
+    with pytest.raises(FlowstacksError) as err:
+        load_config(root)
+    assert "platform.datastore_root" in err.value.message
+    assert "aws.datastore_root" in err.value.message
+    assert err.value.where == "flowspecs/flowstacks_config.py:3"
+
+
+def test_override_keys_are_namespace_classes():
+    with pytest.raises(Exception) as err:
+        ProjectConfig(platform_overrides={"staging": Platform()})
+    assert "platform_overrides.staging" in str(err.value)
+    assert "'prod', 'test' or 'user'" in str(err.value)
+
+
+@pytest.mark.parametrize("kwargs,field", [
+    ({"service_url": "metaflow.example.com"}, "service_url"),
+    ({"kms_key_arn": "arn:aws:kms:us-east-1:123456789012:alias/data"}, "kms_key_arn"),
+    ({"s3_server_side_encryption": "kms"}, "s3_server_side_encryption"),
+    ({"datastore_root": "bucket/x"}, "datastore_root"),
+    ({"kubernetes_namespace": "Team_NS"}, "kubernetes_namespace"),
+    ({"account_id": "12345"}, "account_id"),
+])
+def test_bad_platform_values_name_the_field(kwargs, field):
+    with pytest.raises(Exception) as err:
+        Platform(**kwargs)
+    assert field in str(err.value)
+
+
+def test_bad_metaflow_value_names_the_key_and_where_it_was_read(tmp_path):
+    home = tmp_path / "h"
+    home.mkdir()
+    (home / "config.json").write_text(json.dumps({"METAFLOW_DATASTORE_SYSROOT_S3": "/local/path"}))
+    with pytest.raises(FlowstacksError) as err:
+        stack_platform(ProjectConfig(), "prod", tmp_path, _env(home))
+    assert "METAFLOW_DATASTORE_SYSROOT_S3 '/local/path'" in err.value.message
+    assert err.value.where == f"METAFLOW_DATASTORE_SYSROOT_S3 in {home / 'config.json'}"
+
+
+def test_service_metadata_without_a_url_is_refused(tmp_path):
+    with pytest.raises(FlowstacksError) as err:
+        stack_platform(ProjectConfig(), "prod", tmp_path,
+                       _env(tmp_path / "h", METAFLOW_DEFAULT_METADATA="service"))
+    assert err.value.where == "METAFLOW_DEFAULT_METADATA (environment)"
+    root = _project(tmp_path / "p", '''
+        from flowstacks.model.config import Platform, ProjectConfig, StackSpec
+        CONFIG = ProjectConfig(stacks=[StackSpec(name="test.x")],
+                               platform_overrides={"test": Platform(metadata="service")})
+    ''')
+    project = ProjectDir(root, "argo", environ=_env(tmp_path / "h"))
+    project.stack_context("user.bob")  # the test class's override is not the user class's
+    with pytest.raises(FlowstacksError) as err:
+        project.stack_context("test.x")
+    assert err.value.where == "flowspecs/flowstacks_config.py: platform_overrides['test'].metadata"
+
+
+def test_a_missing_profile_is_an_error_as_in_metaflow(tmp_path):
+    config = ProjectConfig(platform=Platform(metaflow_profile="nope"))
+    with pytest.raises(FlowstacksError) as err:
+        stack_platform(config, "prod", tmp_path, _env(tmp_path / "h"))
+    assert "Unable to locate METAFLOW_PROFILE 'nope'" in err.value.message
+
+
+def test_local_metaflow_config_of_the_project_is_read(tmp_path):
+    root = _project(tmp_path / "p")
+    (root / ".metaflow").mkdir()
+    (root / ".metaflow" / "config.json").write_text(json.dumps(
+        {"METAFLOW_S3_SERVER_SIDE_ENCRYPTION": "aws:kms"}))
+    _, platform = stack_platform(ProjectConfig(), "prod", root, _env(tmp_path / "h"))
+    assert platform.s3_server_side_encryption == "aws:kms"
+    assert platform.sources["runtime.s3_server_side_encryption"] == \
+        f"METAFLOW_S3_SERVER_SIDE_ENCRYPTION in {(root / '.metaflow' / 'config.json').resolve()}"
+
+
+def test_a_plain_text_auth_key_is_reported_never_kept(tmp_path):
+    _, platform = stack_platform(ProjectConfig(), "prod", tmp_path,
+                                 _env(tmp_path / "h", METAFLOW_SERVICE_AUTH_KEY="s3cr3t"))
+    assert "s3cr3t" not in platform.model_dump_json()
+    assert any("flowstacks:serviceAuthKey" in w for w in platform.warnings("prod"))
+
+
+def test_the_stack_context_carries_the_platform(tmp_path):
+    root = _project(tmp_path, '''
+        from flowstacks.model.config import Platform, ProjectConfig, StackSpec
+        CONFIG = ProjectConfig(
+            stacks=[StackSpec(name="prod"), StackSpec(name="test.x")],
+            platform=Platform(service_url="https://mf.example.com/api",
+                              secrets_backend="aws-secrets-manager",
+                              kms_key_arn="arn:aws:kms:us-east-1:123456789012:key/abc-123"),
+            platform_overrides={"prod": Platform(account_id="210987654321",
+                                                 datastore_root="s3://prod-bucket/mf")},
+        )
+    ''')
+    env = _env(tmp_path / "h")
+    prod = ProjectDir(root, "step-functions", environ=env).stack_context("prod")
+    test = ProjectDir(root, "step-functions", environ=env).stack_context("test.x")
+    assert (prod.config.aws.account_id, test.config.aws.account_id) == ("210987654321", "123456789012")
+    assert (prod.config.aws.datastore_root, test.config.aws.datastore_root) == \
+        ("s3://prod-bucket/mf", Aws().datastore_root)
+    assert prod.platform.kms_key_arn == test.platform.kms_key_arn
+    assert prod.platform.sources["aws.account_id"] == "platform_overrides['prod'].account_id"
+
+
+def _synth(root: Path, *extra: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "flowstacks.cli", "synth", "--quiet",
+                           "--stack", "prod", "--orchestrator", "argo", "--out",
+                           str(root / "build"), "--project-dir", str(root), *extra],
+                          capture_output=True, text=True, check=False, env=env)
+
+
+def test_synth_warns_when_runs_would_be_invisible(tmp_path):
+    import os
+
+    env = {k: v for k, v in os.environ.items()}
+    silent = _project(tmp_path / "silent")
+    proc = _synth(silent, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "warning: stack 'prod': no Metaflow metadata service is configured" in proc.stderr
+    assert "--metadata=local" in (silent / "build" / "prod" / "argo" /
+                                  "demo.prod.demoflow.yaml").read_text()
+    chosen = _project(tmp_path / "chosen", '''
+        from flowstacks.model.config import Platform, ProjectConfig, StackSpec
+        CONFIG = ProjectConfig(platform=Platform(metadata="local"))
+    ''')
+    proc = _synth(chosen, env=env)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    proc = _synth(silent, env={**env, "METAFLOW_SERVICE_URL": URL,
+                               "METAFLOW_DEFAULT_METADATA": "service"})
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    text = (silent / "build" / "prod" / "argo" / "demo.prod.demoflow.yaml").read_text()
+    assert "--metadata=service" in text and "--metadata=local" not in text and URL in text
+
+
+@pytest.mark.parametrize("platform,env,expected", [
+    (Platform(), {}, {}),  # the provider detects the cluster (DIFFERENCES.md)
+    (Platform(airflow_in_cluster=True), {}, {"in_cluster": True}),
+    (Platform(airflow_kubernetes_conn_id="eks"), {},
+     {"kubernetes_conn_id": "eks", "in_cluster": False}),
+    (Platform(), {"METAFLOW_AIRFLOW_KUBERNETES_KUBECONFIG_FILE": "/kube/config",
+                  "METAFLOW_AIRFLOW_KUBERNETES_KUBECONFIG_CONTEXT": "prod"},
+     {"cluster_context": "prod", "config_file": "/kube/config", "in_cluster": False}),
+])
+def test_airflow_reaches_the_cluster_as_configured(tmp_path, platform, env, expected):
+    from flowstacks.render.airflow.tasks import cluster_kwargs
+
+    root = _project(tmp_path / "p")
+    ctx = ProjectDir(root, "airflow", environ=_env(tmp_path / "h", **env)).stack_context("prod")
+    ctx = ctx.model_copy(update={"config": ctx.config.model_copy(update={"platform": platform})})
+    config, resolved = stack_platform(ctx.config, "prod", root, _env(tmp_path / "h", **env))
+    ctx = ctx.model_copy(update={"config": config, "platform": resolved})
+    assert cluster_kwargs(ctx) == expected
