@@ -7,7 +7,7 @@ from typing import Any
 
 from flowstacks.errors import FlowstacksError, MetaflowRuleError
 from flowstacks.load.metaflow_env import MetaflowEnv
-from flowstacks.model.names import DeployNames
+from flowstacks.naming.names_model import DeployNames
 from flowstacks.naming import NamingSettings, deploy_names
 from flowstacks.naming.project import (
     MSG_UNKNOWN_USER, ProjectNamespace, resolve_cli_options, resolve_namespace, resolve_username,

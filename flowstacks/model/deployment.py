@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from flowstacks.model.config import ProjectConfig
 from flowstacks.model.flow import Flow, Frozen
-from flowstacks.model.names import DeployNames
+from flowstacks.naming.names_model import DeployNames
 from flowstacks.naming.settings import NamingSettings
 from flowstacks.model.platform import ResolvedPlatform
 from flowstacks.naming.stacks import NamespaceKind

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from flowstacks.errors import MetaflowRuleError
-from flowstacks.model.names import AirflowNames, ArgoNames, DeployNames, StepFunctionsNames
+from flowstacks.naming.names_model import AirflowNames, ArgoNames, DeployNames, StepFunctionsNames
 from flowstacks.naming import deployers
 from flowstacks.naming.deployers import NamespaceToken, namespace_token
 from flowstacks.naming.project import ProjectNamespace

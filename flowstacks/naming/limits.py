@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from flowstacks.model.names import DeployNames
+from flowstacks.naming.names_model import DeployNames
 
 # AWS Step Functions CreateStateMachine: 1-80 characters; no whitespace, brackets, wildcards,
 # special characters " # % \ ^ | ~ ` $ & , ; : / or control characters.

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from flowstacks.model.deployment import FlowDeployment, StackContext
-from flowstacks.model.names import AirflowNames
+from flowstacks.naming.names_model import AirflowNames
 from flowstacks.load.project import ProjectDir
 from flowstacks.render.airflow import dag_context, render_dag
 from tests.conftest import EXAMPLE

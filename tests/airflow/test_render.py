@@ -9,7 +9,7 @@ import pytest
 
 from flowstacks.errors import FlowstacksError, MetaflowRuleError
 from flowstacks.model.flow import Decorator, Schedule
-from flowstacks.model.names import AirflowNames
+from flowstacks.naming.names_model import AirflowNames
 from flowstacks.naming.events import UpstreamSpec
 from flowstacks.render import airflow as af
 from tests.airflow.conftest import RenderedDag, fixed_package, render_stack

@@ -150,3 +150,18 @@ def test_no_backend_imports_another() -> None:
             offenders += [f"{path} imports {m}" for m in sorted(mods) for other in backends
                           if other != backend and _within(m, f"flowstacks.render.{other}")]
     assert offenders == []
+
+
+def test_pure_layers_form_no_package_cycle():
+    """Between the pure packages imports go one way: naming <- model <- (render, iam), never back."""
+    import re
+
+    pure = ["naming", "model", "render", "iam"]
+    edges = set()
+    for src in pure:
+        for path in (REPO / "flowstacks" / src).rglob("*.py"):
+            for dst in re.findall(r"^\s*(?:from|import) flowstacks\.([a-z_]+)", path.read_text(), re.M):
+                if dst in pure and dst != src:
+                    edges.add((src, dst))
+    cycles = sorted((a, b) for a, b in edges if (b, a) in edges)
+    assert cycles == [], f"package cycles between pure layers: {cycles}"
