@@ -15,8 +15,7 @@ from flowstacks.deploy.backends import (
 from flowstacks.deploy.components.airflow_dag import AirflowDag, AirflowDagArgs
 from flowstacks.deploy.components.airflow_tasks import AirflowTaskIdentity
 from flowstacks.deploy.components import protected_resources
-from flowstacks.deploy.components.code_package import (CodePackageArgs, CodePackageObject,
-                                                        package_resource_name)
+from flowstacks.deploy.components.code_package import package_object
 from flowstacks.deploy.components.role import TaskIdentityArgs
 from flowstacks.deploy.options import StackOptions
 from flowstacks.deploy.packages import package_file
@@ -53,10 +52,8 @@ async def deploy_stack(options: StackOptions) -> BackendResult:
     while rendered:  # each flow's rendering is released as it is created
         item = rendered.popleft()
         fd, package = item.render.deployment, item.render.package
-        code = CodePackageObject(
-            package_resource_name(f"{fd.project_flow_name}-package", package.sha), CodePackageArgs(
-            package, package_file(package, options.project_dir, options.write_packages),
-            ctx.tags), protected)
+        code = package_object(f"{fd.project_flow_name}-package", package, package_file(
+            package, options.project_dir, options.write_packages), ctx.tags, protected)
         dag_id = fd.airflow_dag_id or ""  # rendering refused flows without one
         dag = AirflowDag(dag_id, AirflowDagArgs(
             bucket=airflow.dags_bucket, key=dag_object_key(airflow.dags_prefix, dag_id),

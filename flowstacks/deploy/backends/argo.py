@@ -19,8 +19,7 @@ from flowstacks.deploy.backends import (
 from flowstacks.deploy.components.argo_flow import ArgoFlow, ArgoFlowArgs
 from flowstacks.deploy.components.argo_identity import ArgoTaskIdentity
 from flowstacks.deploy.components import protected_resources
-from flowstacks.deploy.components.code_package import (CodePackageArgs, CodePackageObject,
-                                                        package_resource_name)
+from flowstacks.deploy.components.code_package import package_object
 from flowstacks.deploy.components.role import TaskIdentityArgs
 from flowstacks.deploy.options import StackOptions
 from flowstacks.deploy.packages import package_file
@@ -60,10 +59,8 @@ async def deploy_stack(options: StackOptions) -> BackendResult:
     while rendered:  # each flow's rendering is released as it is created
         item = rendered.popleft()
         fd, package = item.render.deployment, item.render.package
-        code = CodePackageObject(
-            package_resource_name(f"{fd.project_flow_name}-package", package.sha), CodePackageArgs(
-            package, package_file(package, options.project_dir, options.write_packages),
-            ctx.tags), protected)
+        code = package_object(f"{fd.project_flow_name}-package", package, package_file(
+            package, options.project_dir, options.write_packages), ctx.tags, protected)
         flow = ArgoFlow(fd.project_flow_name, ArgoFlowArgs(
             ArgoObjects(*json.loads(item.objects_json)), options.secrets), protected)
         result.objects[fd.flow.name] = flow.template_name

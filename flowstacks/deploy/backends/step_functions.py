@@ -13,8 +13,7 @@ from flowstacks.deploy.backends import (
     BackendResult, FlowBatches, FlowRender, add_role, flow_renders,
 )
 from flowstacks.deploy.components import protected_resources
-from flowstacks.deploy.components.code_package import (CodePackageArgs, CodePackageObject,
-                                                        package_resource_name)
+from flowstacks.deploy.components.code_package import package_object
 from flowstacks.deploy.components.role import NamespaceRole, RoleArgs
 from flowstacks.deploy.components.sfn_batch import JobDefinitions, JobDefinitionsArgs
 from flowstacks.deploy.components.sfn_flow import StepFunctionsFlow, StepFunctionsFlowArgs
@@ -79,10 +78,8 @@ async def deploy_stack(options: StackOptions) -> BackendResult:
     batches = FlowBatches()
     for machine in machines:
         name, package = machine.render.name, machine.render.package
-        code = CodePackageObject(
-            package_resource_name(f"{name}-code-package", package.sha), CodePackageArgs(
-            package, package_file(package, options.project_dir, options.write_packages),
-            ctx.tags), protected)
+        code = package_object(f"{name}-code-package", package, package_file(
+            package, options.project_dir, options.write_packages), ctx.tags, protected)
         flow = StepFunctionsFlow(name, StepFunctionsFlowArgs(
             state_machine_name=machine.state_machine_name,
             definition_json=machine.definition_json,

@@ -45,3 +45,10 @@ class CodePackageObject(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True))
         self.resources = [self.object]
         self.register_outputs({"url": package.url, "sha": package.sha})
+
+
+def package_object(flow_resource: str, package: CodePackage, source: Path, tags: dict[str, str],
+                   opts: pulumi.ResourceOptions) -> CodePackageObject:
+    """The package of one flow, named by :func:`package_resource_name` (every backend's way)."""
+    return CodePackageObject(package_resource_name(flow_resource, package.sha),
+                             CodePackageArgs(package, source, tags), opts)
