@@ -151,10 +151,10 @@ def fresh_process_state() -> None:
     earlier in-process runs (imports and the compressed installed Metaflow stay, as warm-up)."""
     import gc
 
+    from flowstacks.deploy import packages
     from flowstacks.load import flows
-    from flowstacks.deploy.components import code_package
 
-    for cache in (flows._FLOWS, flows._RESOLVED, code_package._FOLDERS, code_package._PACKAGES):
+    for cache in (flows._FLOWS, flows._RESOLVED, packages._FOLDERS, packages._PACKAGES):
         cache.clear()
     for name in [m for m in sys.modules if m.startswith("_flowstacks_flow_")]:
         del sys.modules[name]

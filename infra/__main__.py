@@ -1,9 +1,15 @@
 """Pulumi entry point (``main: infra/`` in Pulumi.yaml): ``pulumi up -s prod`` runs this."""
 
+import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repo root, for `import infra`
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))  # the repo root, for `import infra`
+if Path.cwd().resolve() == HERE:
+    # The Pulumi CLI runs the program inside its folder (main: infra/); flowstacks reads the project
+    # (flowspecs/, stacks/) from the repository root (flowstacks:projectDir defaults to ".").
+    os.chdir(HERE.parent)
 
 import pulumi  # noqa: E402
 from pulumi.errors import RunError  # noqa: E402

@@ -1,4 +1,5 @@
-"""The ``flowstacks`` command line (DESIGN §4). Exit codes: 0 ok, 1 user error, 2 internal error.
+"""The ``flowstacks`` command line (README: "The command line"). Exit codes: 0 ok, 1 user error,
+2 internal error.
 
 ``flowstacks names`` is dispatched here to :mod:`flowstacks.cli.names` (argparse) before anything
 heavy is imported; every other command is the typer app of :mod:`flowstacks.cli.app`, whose commands

@@ -39,25 +39,25 @@ def synth(
     project_dir: ProjectDirOpt = Path("."),
 ) -> None:
     """Run the Pulumi program under Pulumi's mock engine and write OUT/<stack>/."""
-    from flowstacks.naming.stacks import parse_stack
     from flowstacks.load.project import ProjectDir
     from flowstacks.synth.engine import synth as run_synth
 
-    project = ProjectDir(project_dir, orchestrator)
+    project = ProjectDir(project_dir, orchestrator)  # config and flows read once, for all stacks
     stacks = list(stack or [])
     if all_stacks:
         stacks += [s for s in project.stacks() if s not in stacks]
     if not stacks:
         raise FlowstacksError("name at least one --stack, or --all", where="flowstacks synth")
     for name in stacks:
-        parse_stack(name)
-    project.default_flows  # noqa: B018 - read flows and config once, before any output
+        project.namespace(name)  # a bad stack name fails before any output
+    project.default_flows  # noqa: B018 - read flows and config, before any output
     from flowstacks.load.platform import platform_warnings
 
-    for warning in platform_warnings(project.config, stacks, project.root):
+    platforms = {name: project.stack_platform(name)[1] for name in stacks}
+    for warning in platform_warnings(platforms):
         _err(f"warning: {warning}")  # also with --quiet: it is about the output, not progress
     if quiet:
-        run_synth(project_dir, stacks, out, orchestrator)
+        run_synth(project, stacks, out, orchestrator)
         return
     from rich.console import Console
     from rich.progress import Progress
@@ -65,7 +65,7 @@ def synth(
     console = Console(stderr=True)
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("synthesizing", total=len(stacks))
-        results = run_synth(project_dir, stacks, out, orchestrator,
+        results = run_synth(project, stacks, out, orchestrator,
                             on_stack=lambda s: progress.advance(task))
     for result in results:
         custom = sum(1 for r in result.resources if r.custom)
@@ -105,7 +105,7 @@ def check(
         project = ProjectDir(project_dir, orchestrator)
         if all_stacks:
             stacks += [s for s in project.stacks() if s not in stacks]
-        manifests += [synth_stack(project_dir, s, orchestrator).manifest() for s in stacks]
+        manifests += [synth_stack(project, s, orchestrator).manifest() for s in stacks]
     if not manifests:
         raise FlowstacksError("name --stack, --all or --plan", where="flowstacks check")
     mandatory = 0
@@ -157,6 +157,23 @@ def diff(
              f"{len(result.plan.blocked)} change(s) replace or delete a protected resource "
              "(see BLOCKED above)")
         raise typer.Exit(1)
+
+
+@app.command("run-local")
+def run_local(
+    stack: Annotated[str, typer.Option("--stack", help="the stack to deploy and run")],
+    orchestrator: OrchestratorOpt = None,
+    flow: Annotated[Optional[list[str]], typer.Option("--flow", help="run only this flow (repeatable)")] = None,
+    param: Annotated[Optional[list[str]], typer.Option("--param", help="NAME=VALUE (repeatable)")] = None,
+    timeout: Annotated[float, typer.Option("--timeout", help="seconds before runs are stopped")] = 1800,
+    keep: Annotated[bool, typer.Option("--keep", help="keep the work folder (containers, logs)")] = False,
+    project_dir: ProjectDirOpt = Path("."),
+) -> None:
+    """Deploy STACK into an emulated cloud on this machine and run its flows there; exit 1 unless
+    every run succeeds (needs the "local" extra)."""
+    from flowstacks.local.cli import main as run_local_main
+
+    raise typer.Exit(run_local_main(project_dir, stack, orchestrator, flow, param, timeout, keep))
 
 
 @stack_app.command("init")
@@ -255,6 +272,13 @@ def names(ctx: typer.Context) -> None:
     from flowstacks.cli.names import run
 
     raise typer.Exit(run(list(ctx.args)))
+
+
+from flowstacks.cli import adopt as _adopt  # noqa: E402 - adoption commands live in their own module
+
+app.command("init")(_adopt.init)
+app.command("ls")(_adopt.ls)
+stack_app.command("for-git-branch")(_adopt.for_git_branch)
 
 
 def run_app(argv: list[str]) -> int:

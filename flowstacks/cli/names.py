@@ -43,7 +43,7 @@ def run(argv: list[str]) -> int:
             raise FlowstacksError(f"'{item}' is not NAME=FILE", where="--config")
         configs[name] = Path(file)
     path = args.flow_file if args.flow_file.is_absolute() else args.project_dir / args.flow_file
-    result = names_for_file(path, args.branch, args.production, read_metaflow_env(), configs)
+    result = names_for_file(path, args.branch, args.production, read_metaflow_env(), configs).dump()
     if args.as_json:
         print(canonical_json(result), end="")
     else:

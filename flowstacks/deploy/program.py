@@ -1,47 +1,38 @@
 """The Pulumi program: one stack = one Metaflow namespace. ``infra/__main__.py`` (real CLI) and
-``flowstacks synth`` (mock engine) both call :func:`deploy`."""
+``flowstacks synth`` (mock engine) both call :func:`main`, which builds the stack's options once
+and runs :func:`deploy` with them."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Awaitable
 
 import pulumi
 
-from flowstacks.deploy.components import backend
-from flowstacks.deploy.components.deployer import DeployerRole
-from flowstacks.deploy.components.secrets import secret_inputs
+from flowstacks.deploy.artifact_sink import ArtifactSink
+from flowstacks.deploy.backends import BackendResult, add_role, backend
+from flowstacks.deploy.components import protected_resources
+from flowstacks.deploy.components.role import DEPLOYER_ROLE, NamespaceRole, RoleArgs
+from flowstacks.deploy.options import StackOptions, stack_options
 from flowstacks.iam.deployer import deployer_role
-from flowstacks.model.deployment import StackContext, secret_placeholder
 from flowstacks.load.project import ProjectDir
+from flowstacks.model.deployment import StackContext
+from flowstacks.policy.check import NAMING_OUTPUT
 from flowstacks.render.artifact import Artifact
-from flowstacks.render.serialize import metaflow_json
-from flowstacks.render.summary import render_summary
+from flowstacks.render.summary import client_snippet, render_summary
 
 
-def client_snippet(ctx: StackContext, flow: str) -> str:
-    """One line of Python that finds this flow's deployed runs with the Metaflow client."""
-    return (f"from metaflow import Flow, namespace; namespace({ctx.namespace!r}); "
-            f"runs = list(Flow({flow!r}).runs('project_branch:{ctx.branch_name}'))")
-
-
-async def deploy(project_dir: Path | str, stack: str, orchestrator: str | None = None,
-                 token_index: int = 0) -> list[Artifact]:
-    """Create every resource of ``stack`` and export, per flow, the orchestrator object, the
-    Metaflow namespace and a client snippet. Returns the reviewer artifacts."""
-    project = ProjectDir(Path(project_dir), orchestrator or None)
-    ctx = project.stack_context(stack, token_index)
-    if "serviceAuthKey" in secret_inputs():  # Metaflow's METAFLOW_SERVICE_AUTH_KEY, kept secret
-        ctx = ctx.model_copy(update={"service_headers": metaflow_json(
-            {"x-api-key": secret_placeholder("serviceAuthKey")})})
-    result = await backend(ctx.orchestrator).deploy_stack(ctx)
-    deployer_doc = deployer_role(ctx)
-    deployer = DeployerRole("deployer", document=deployer_doc, protect=ctx.protect)
+def export_outputs(ctx: StackContext, result: BackendResult, deployer: NamespaceRole) -> None:
+    """Per flow the orchestrator object, the Metaflow namespace and a client snippet; the
+    namespace's facts; the naming settings that differ from Metaflow's (the policy rules need
+    them to tell this namespace's names; Metaflow's defaults export nothing)."""
     pulumi.export("deployer_role", deployer.arn)
     pulumi.export("project", ctx.project_name)
     pulumi.export("namespace", ctx.namespace)
     pulumi.export("production_token", ctx.production_token)
     pulumi.export("orchestrator", ctx.orchestrator)
+    naming = ctx.naming.exported()
+    if naming:
+        pulumi.export(NAMING_OUTPUT, naming)
     pulumi.export("flows", {
         f.flow.name: {
             "orchestrator_object": result.objects.get(f.flow.name),
@@ -50,17 +41,27 @@ async def deploy(project_dir: Path | str, stack: str, orchestrator: str | None =
         }
         for f in ctx.flows
     })
-    result.artifacts.append(deployer_doc.artifact())
-    roles = [a.path[len("iam/"):-len(".json")] for a in result.artifacts if a.path.startswith("iam/")]
-    result.artifacts.append(render_summary(ctx, roles))
-    return list(result.artifacts)
 
 
-def main() -> Awaitable[list[Artifact]]:
-    """The program, under the Pulumi CLI (``pulumi.run``) and under ``flowstacks synth`` alike:
-    the stack name is the namespace; ``flowstacks:*`` config comes from
-    ``stacks/Pulumi.<stack>.yaml``. Asynchronous: flows are registered a batch at a time."""
-    config = pulumi.Config("flowstacks")
-    return deploy(config.get("projectDir") or ".", pulumi.get_stack(),
-                  config.get("orchestrator") or None,
-                  config.get_int("productionTokenIndex") or 0)
+async def deploy(options: StackOptions) -> list[Artifact]:
+    """Create every resource of the stack and export its outputs. Returns the reviewer
+    artifacts (those written to the artifact folder as they were made keep only their path)."""
+    ctx = options.context
+    result = await backend(ctx.orchestrator).deploy_stack(options)
+    document = deployer_role(ctx, result.passed_roles)
+    # created by the stack's bootstrap run (an admin's first `pulumi up`)
+    deployer = NamespaceRole("deployer", RoleArgs(
+        document, inline_policies=True, pulumi_type=DEPLOYER_ROLE, resource_name="deployer-role"),
+        protected_resources(ctx.protect))
+    export_outputs(ctx, result, deployer)
+    add_role(options, result, document)
+    options.artifacts.append(render_summary(ctx, result.roles))
+    return list(options.artifacts)
+
+
+def main(project: ProjectDir | None = None, artifacts: ArtifactSink | None = None,
+         offline: bool | None = None) -> Awaitable[list[Artifact]]:
+    """The program, under the Pulumi CLI (``pulumi.run``, no arguments: everything from the
+    stack and its Pulumi config) and under ``flowstacks synth`` (its loaded project, its
+    artifact folder, offline). Asynchronous: flows are registered a batch at a time."""
+    return deploy(stack_options(project, artifacts, offline))

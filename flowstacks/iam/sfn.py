@@ -28,7 +28,7 @@ from flowstacks.iam.documents import (
 )
 from flowstacks.iam.runtime import task_statements
 from flowstacks.model.deployment import StackContext
-from flowstacks.render.sfn import StateNeeds, partition
+from flowstacks.render.sfn import JobDefinitionSpec, StateNeeds, partition
 
 # The rule Step Functions manages for every ``batch:submitJob.sync`` task (AWS docs: "IAM
 # policies for AWS Batch" in the Step Functions developer guide).
@@ -36,6 +36,9 @@ SYNC_RULE = "StepFunctionsGetEventsForBatchJobsRule"
 EXECUTION_PURPOSE = "sfn-exec"
 TASK_PURPOSE = "batch-task"
 EVENTS_PURPOSE = "sfn-events"
+# iam:PassedToService of a job definition's roles: not established from AWS' sources (see
+# docs/provider-calls.md), so both the service and the one that assumes the role.
+BATCH_PASSED_TO = ("batch.amazonaws.com", "ecs-tasks.amazonaws.com")
 
 
 def _arn(ctx: StackContext, service: str, resource: str, regional: bool = True) -> str:
@@ -160,3 +163,19 @@ def sfn_roles(ctx: StackContext, needs: Iterable[StateNeeds], started_by_events:
         task=None if ctx.config.aws.batch_container_role else task_role(ctx, merged),
         events=events_role(ctx, started_by_events),
     )
+
+
+def passed_roles(ctx: StackContext, roles: SfnRoles, job_definitions: Iterable[JobDefinitionSpec]
+                 ) -> dict[str, tuple[str, ...]]:
+    """Every role ARN the namespace's resources take, with the services it is passed to: the
+    execution role (state machines), the EventBridge role (rule targets), and the job and
+    execution roles of the job definitions (``batch_container_role``, ``@batch(iam_role=...)``,
+    ``fargate_execution_role``)."""
+    out: dict[str, set[str]] = {role_arn(ctx, EXECUTION_PURPOSE): {"states.amazonaws.com"}}
+    if roles.events:
+        out.setdefault(role_arn(ctx, EVENTS_PURPOSE), set()).add("events.amazonaws.com")
+    for spec in job_definitions:
+        for key in ("jobRoleArn", "executionRoleArn"):
+            if arn := spec.container_properties.get(key):
+                out.setdefault(arn, set()).update(BATCH_PASSED_TO)
+    return {arn: tuple(sorted(services)) for arn, services in sorted(out.items())}

@@ -4,7 +4,7 @@ Shared by every backend. Metaflow 2.19.39 (``metaflow/package``, ``packaging_sys
 ``mfcontent_version`` 1) builds a tgz with:
 
 - the flow's folder at the root (files with ``DEFAULT_PACKAGE_SUFFIXES``), so that
-  ``python <flow>.py ...`` works right after ``tar -xzf job.tar`` (SPEC §4 task command);
+  ``python <flow>.py ...`` works right after ``tar -xzf job.tar`` (docs/metaflow-contract.md#step-command);
 - Metaflow's own code under ``.mf_code/`` (``.mf_code/metaflow/...``): the task command puts
   ``$(pwd)/.mf_code`` first on ``PYTHONPATH``, so tasks run the deployer's Metaflow;
 - ``.mf_meta/INFO`` (environment info), ``.mf_meta/CONFIG`` (``{"user_configs": {name:

@@ -1,7 +1,7 @@
 """Read what Metaflow reads from the process: env vars and its config files (impure).
 
 The naming layer is pure and takes these values as arguments; this module is the one place that
-collects them, the way ``metaflow_config_funcs.from_conf`` does (SPEC §1.4, §6).
+collects them, the way ``metaflow_config_funcs.from_conf`` does (docs/metaflow-contract.md#user-resolution).
 """
 
 from __future__ import annotations

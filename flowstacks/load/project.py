@@ -21,13 +21,24 @@ from flowstacks.errors import FlowstacksError, MetaflowRuleError
 from flowstacks.model.config import ORCHESTRATORS, ProjectConfig
 from flowstacks.model.deployment import FlowDeployment, StackContext
 from flowstacks.model.flow import Flow
-from flowstacks.naming import deploy_names
-from flowstacks.naming.deployers import production_token, token_prefix
+from flowstacks.model.platform import ResolvedPlatform
+from flowstacks.naming import NamingSettings, deploy_names, namespace_token
 from flowstacks.naming.limits import name_problems, orchestrator_names
 from flowstacks.naming.project import resolve_namespace
-from flowstacks.naming.stacks import parse_stack
+from flowstacks.naming.stacks import StackNamespace, parse_stack
 
 CONFIG_FILE = f"flowspecs/{flow_reader.CONFIG_MODULE}"
+# What `flowstacks init` writes: at the root, so the flows can live in any folder (`flows_dir`).
+ROOT_CONFIG_FILE = flow_reader.CONFIG_MODULE
+
+
+def config_file(project_dir: Path) -> str | None:
+    """The project's config file, relative to ``project_dir`` (``flowstacks_config.py`` at the root,
+    else ``flowspecs/flowstacks_config.py``), or None (zero-config)."""
+    found = [name for name in (ROOT_CONFIG_FILE, CONFIG_FILE) if (Path(project_dir) / name).is_file()]
+    if len(found) > 1:
+        raise FlowstacksError("two flowstacks configs: keep one", where=" and ".join(found))
+    return found[0] if found else None
 
 
 def validation_message(exc: ValidationError) -> str:
@@ -46,10 +57,11 @@ def _line_in(exc: BaseException, path: Path) -> str:
 
 
 def load_config(project_dir: Path) -> ProjectConfig | None:
-    """``CONFIG`` of ``flowspecs/flowstacks_config.py``, or None when the file does not exist."""
-    path = project_dir / CONFIG_FILE
-    if not path.exists():
+    """``CONFIG`` of the project's config file (:func:`config_file`), or None without one."""
+    name = config_file(project_dir)
+    if name is None:
         return None
+    path = project_dir / name
     spec = importlib.util.spec_from_file_location("_flowstacks_project_config", path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
@@ -58,15 +70,15 @@ def load_config(project_dir: Path) -> ProjectConfig | None:
         spec.loader.exec_module(module)
     except ValidationError as exc:
         raise FlowstacksError(f"invalid config: {validation_message(exc)}",
-                              where=CONFIG_FILE + _line_in(exc, path)) from None
+                              where=name + _line_in(exc, path)) from None
     except Exception as exc:  # noqa: BLE001 - user code
         raise FlowstacksError(f"importing the config failed: {type(exc).__name__}: {exc}",
-                              where=CONFIG_FILE) from None
+                              where=name) from None
     finally:
         sys.path.remove(str(path.parent))
     config = getattr(module, "CONFIG", None)
     if not isinstance(config, ProjectConfig):
-        raise FlowstacksError("defines no CONFIG = ProjectConfig(...)", where=CONFIG_FILE)
+        raise FlowstacksError("defines no CONFIG = ProjectConfig(...)", where=name)
     return config
 
 
@@ -92,7 +104,11 @@ def check_names(deployments: list[FlowDeployment], orchestrator: str, stack: str
 
 @dataclass
 class ProjectDir:
-    """A project folder: ``flowspecs/`` (flows + optional config) and ``stacks/``."""
+    """A project folder: the flows (``flowspecs/`` or the config's ``flows_dir``), the optional
+    config and ``stacks/``.
+
+    Build one per process and pass it on: it executes the config once, reads each flow once and
+    parses each stack name once, however many stacks and commands use it."""
 
     root: Path
     orchestrator_override: str | None = None
@@ -101,6 +117,7 @@ class ProjectDir:
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)
+        self._namespaces: dict[str, StackNamespace] = {}
         if self.orchestrator_override and self.orchestrator_override not in ORCHESTRATORS:
             raise FlowstacksError(
                 f"unknown orchestrator '{self.orchestrator_override}'",
@@ -119,22 +136,33 @@ class ProjectDir:
     def has_config(self) -> bool:
         return self._loaded_config is not None
 
+    @property
+    def config_file(self) -> str:
+        """The config's file relative to the root (where errors about it point)."""
+        return config_file(self.root) or CONFIG_FILE
+
+    @property
+    def flows_dir(self) -> Path:
+        """The folder of the flow files."""
+        return self.root / self.config.flows_dir
+
     @cached_property
     def default_flows(self) -> list[Flow]:
         """Every flow with its default Config values (what the project deploys, by class name)."""
-        flows = flow_reader.load_all(self.root)
+        flows = flow_reader.load_all(self.root, flow_dir=self.flows_dir)
         names = [f.name for f in flows]
         dupes = sorted({n for n in names if names.count(n) > 1})
+        folder = f"{self.config.flows_dir}/"
         if dupes:
             raise FlowstacksError(f"several flow files define {', '.join(dupes)}",
-                                  where="flowspecs/")
+                                  where=folder)
         wanted = self.config.flows
         if wanted is not None:
             missing = sorted(set(wanted) - set(names))
             if missing:
                 raise FlowstacksError(
-                    f"flows lists {', '.join(missing)}, which no file in flowspecs/ defines "
-                    f"(found: {', '.join(names) or 'none'})", where=f"{CONFIG_FILE}: flows")
+                    f"flows lists {', '.join(missing)}, which no file in {folder} defines "
+                    f"(found: {', '.join(names) or 'none'})", where=f"{self.config_file}: flows")
             flows = [f for f in flows if f.name in wanted]
         return flows
 
@@ -155,18 +183,32 @@ class ProjectDir:
                     f"'{self.config.project}'", where=f"{bad[0].file} ({bad[0].name})")
             return self.config.project
         if not names:
-            raise FlowstacksError("no flows found", where="flowspecs/")
+            raise FlowstacksError("no flows found", where=f"{self.config.flows_dir}/")
         if len(names) > 1:
             raise FlowstacksError(f"flows belong to several projects: {', '.join(sorted(names))}",
-                                  where="flowspecs/", hint="set project= in the config and deploy one project")
+                                  where=f"{self.config.flows_dir}/",
+                                  hint="set project= in the config and deploy one project")
         return names.pop()
 
     def stacks(self) -> list[str]:
         """The stacks of the config's matrix (``--all``)."""
         return [s.name for s in self.config.stacks]
 
+    def namespace(self, stack: str) -> StackNamespace:
+        """``stack`` parsed (once); a name Metaflow would not produce fails with its message."""
+        if stack not in self._namespaces:
+            self._namespaces[stack] = parse_stack(stack)
+        return self._namespaces[stack]
+
+    def stack_platform(self, stack: str) -> tuple[ProjectConfig, ResolvedPlatform]:
+        """``stack``'s effective config (its namespace class's aws/kubernetes/airflow values) and
+        platform settings: the flowstacks config, then the Metaflow config in effect
+        (:mod:`flowstacks.load.platform`), each value with its source."""
+        return stack_platform(self.config, stack, self.root, self.environ,
+                              flows_dir=self.flows_dir, config_file=self.config_file)
+
     def orchestrator(self, stack: str) -> str:
-        return self.orchestrator_override or self.config.orchestrator_for(stack)
+        return self.orchestrator_override or self.config.orchestrator_for(self.namespace(stack))
 
     def _flow_for_stack(self, base: Flow, stack: str) -> Flow:
         files = self.config.config_files(stack, base.name)
@@ -178,8 +220,8 @@ class ProjectDir:
             raise FlowstacksError(
                 f"gives Config file(s) for {', '.join(unknown)} but {base.name} declares "
                 f"{', '.join(sorted(declared)) or 'no Config'}",
-                where=f"{CONFIG_FILE}: stacks[{stack}].flow_configs.{base.name}")
-        chosen = {k: self.root / "flowspecs" / v for k, v in files.items() if k in declared}
+                where=f"{self.config_file}: stacks[{stack}].flow_configs.{base.name}")
+        chosen = {k: self.flows_dir / v for k, v in files.items() if k in declared}
         if not chosen:
             return base
         return flow_reader.load_flow(self.root / base.file, self.root, chosen)
@@ -189,18 +231,21 @@ class ProjectDir:
 
         ``token_index`` is the production token candidate in force (0 = Metaflow's first token;
         ``flowstacks token rotate`` records a later one in the stack's Pulumi config)."""
-        ns = parse_stack(stack)
+        ns = self.namespace(stack)
         config = self.config
         spec = config.stack(stack)
-        if ns.kind != "user" and spec is None and self.has_config:
+        if ns.kind != "user" and self.has_config and not config.accepts(stack):
             listed = ", ".join(self.stacks()) or "none"
             raise FlowstacksError(
                 f"stack '{stack}' is not in the branch matrix (stacks: {listed})",
-                where=f"{CONFIG_FILE}: stacks", hint=f"add StackSpec(name='{stack}') to the config")
+                where=f"{self.config_file}: stacks", hint=f"add StackSpec(name='{stack}') to the config")
         # this namespace class's platform settings, the Metaflow config filling the gaps
-        config, platform = stack_platform(config, stack, self.root, self.environ)
+        config, platform = self.stack_platform(stack)
         project = self.project_name
         owner = ns.user if ns.kind == "user" else config.owner
+        settings = NamingSettings(config.aws.state_machine_prefix, token_index)
+        # every flow of the namespace shares its token: computed once for the stack
+        token = namespace_token(project, ns.branch_name, token_index)
         deployments = []
         for base in self.default_flows:
             if spec and spec.flows is not None and base.name not in spec.flows:
@@ -224,15 +269,14 @@ class ProjectDir:
                 flow=flow, project_name=pns.project_name, branch_name=pns.branch_name,
                 is_production=pns.is_production, is_user_branch=pns.is_user_branch,
                 cli_branch=pns.cli_branch, cli_production=pns.cli_production,
-                names=deploy_names(pns, config.aws.state_machine_prefix, token_index),
+                names=deploy_names(pns, settings, token),
             ))
         orchestrator = self.orchestrator(stack)
         check_names(deployments, orchestrator, stack)
-        prefix = token_prefix(project, ns.branch_name)
         return StackContext(
             stack=stack, kind=ns.kind, project_name=project, branch_name=ns.branch_name,
-            orchestrator=orchestrator, owner=owner or "", token_prefix=prefix,
-            token_index=token_index, production_token=production_token(prefix, token_index),
-            protect=config.protect(stack), config=config, flows=tuple(deployments),
+            orchestrator=orchestrator, owner=owner or "", token_prefix=token.prefix,
+            token_index=token.index, production_token=token.token,
+            protect=config.protect(ns), config=config, flows=tuple(deployments),
             platform=platform,
         )

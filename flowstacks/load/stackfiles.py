@@ -26,7 +26,7 @@ USER_KEY = "flowstacks:metaflowUser"
 # Every flowstacks:* setting a stack file may hold; anything else under flowstacks: is a typo.
 KNOWN_KEYS = frozenset({
     "flowstacks:projectDir", "flowstacks:orchestrator", TOKEN_KEY, USER_KEY,
-    "flowstacks:serviceAuthKey", "flowstacks:offline", "flowstacks:artifactDir",
+    "flowstacks:serviceAuthKey", "flowstacks:offline",
 })
 HEADER = ("# Pulumi stack {stack} of a flowstacks project (stacks are Metaflow namespaces).\n"
           "# flowstacks edits only its own flowstacks:* keys here (`flowstacks token rotate` records the "

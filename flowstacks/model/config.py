@@ -1,7 +1,8 @@
 """The flowstacks config: project, branch matrix, orchestrators, Config files, platform settings.
 
-A project declares one :class:`ProjectConfig` as ``CONFIG`` in ``flowspecs/flowstacks_config.py``.
-Without that file every flow deploys with the defaults below (zero-config).
+A project declares one :class:`ProjectConfig` as ``CONFIG`` in ``flowstacks_config.py`` at the project root
+(what ``flowstacks init`` writes) or in ``flowspecs/flowstacks_config.py``. Without a config every flow of
+``flowspecs/`` deploys with the defaults below (zero-config).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ _S3_URL_RE = re.compile(r"^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/.*)?$")
 
 
 class Model(BaseModel):
+    """Frozen, and unknown fields are errors (a typo in the config must not pass silently)."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
@@ -141,7 +144,7 @@ class StackSpec(Model):
     orchestrator: Orchestrator | None = Field(None, description="overrides the namespace class")
     configs: dict[str, str] = Field(
         default_factory=dict,
-        description="Config name -> file (relative to flowspecs/) for every flow declaring it")
+        description="Config name -> file (relative to the flows folder) for every flow declaring it")
     flow_configs: dict[str, dict[str, str]] = Field(
         default_factory=dict, description="flow class -> {Config name -> file}")
     flows: list[str] | None = Field(None, description="deploy only these flows here")
@@ -175,6 +178,8 @@ class ProjectConfig(Model):
     """The whole flowstacks config of one Metaflow project."""
 
     project: str | None = Field(None, description="@project name; default: the flows' own")
+    flows_dir: str = Field("flowspecs", description="the folder of the flow files, relative to the "
+                           "project root (POSIX, inside the project)")
     flows: list[str] | None = Field(None, description="flow class names to deploy; default all")
     owner: str = Field("flowstacks", description="METAFLOW_OWNER of non-user stacks")
     orchestrators: OrchestratorChoice = OrchestratorChoice()
@@ -194,6 +199,18 @@ class ProjectConfig(Model):
     platform_overrides: dict[NamespaceClass, Platform] = Field(
         default_factory=dict,
         description="per namespace class (prod, test, user): what differs from platform")
+    review_stacks: bool = Field(
+        False, description="also accept test.<b> stacks that are not in the matrix: the per-branch "
+        "stacks of CI (`flowstacks stack for-git-branch`), deployed with the test defaults")
+
+    @field_validator("flows_dir")
+    @classmethod
+    def _flows_dir(cls, v: str) -> str:
+        norm = v.replace("\\", "/")
+        parts = norm.split("/")
+        if not v or norm.startswith("/") or ":" in v or ".." in parts:
+            raise ValueError("must be a folder inside the project, relative to its root (e.g. 'pipelines')")
+        return "/".join(p for p in parts if p not in ("", ".")) or "."
 
     @field_validator("project")
     @classmethod
@@ -229,20 +246,27 @@ class ProjectConfig(Model):
                     f"({getattr(legacy, name)!r}) disagree: set it in platform only")
         return self
 
+    def accepts(self, stack: str) -> bool:
+        """Whether a non-user ``stack`` may deploy: in the matrix, or a review stack."""
+        return self.stack(stack) is not None or (
+            self.review_stacks and parse_stack(stack).kind == "test")
+
     def stack(self, name: str) -> StackSpec | None:
         return next((s for s in self.stacks if s.name == name), None)
 
-    def orchestrator_for(self, stack: str) -> str:
-        spec = self.stack(stack)
+    def orchestrator_for(self, ns: StackNamespace) -> str:
+        """The backend of a stack: its own choice, else its namespace class's."""
+        spec = self.stack(ns.stack)
         if spec and spec.orchestrator:
             return spec.orchestrator
-        return getattr(self.orchestrators, parse_stack(stack).kind)
+        return getattr(self.orchestrators, ns.kind)
 
-    def protect(self, stack: str) -> bool:
-        spec = self.stack(stack)
+    def protect(self, ns: StackNamespace) -> bool:
+        """Whether a stack's resources are protected: its own choice, else prod stacks."""
+        spec = self.stack(ns.stack)
         if spec and spec.protect is not None:
             return spec.protect
-        return self.protect_prod and parse_stack(stack).kind == "prod"
+        return self.protect_prod and ns.kind == "prod"
 
     def config_files(self, stack: str, flow: str) -> dict[str, str]:
         """Config name -> file for one flow in one stack (stack-wide, then per flow, win last)."""

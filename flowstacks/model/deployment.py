@@ -5,11 +5,11 @@ Built by :func:`flowstacks.load.project.stack_context` from the config, the flow
 
 from __future__ import annotations
 
-from typing import Any
-
 from flowstacks.model.config import ProjectConfig
 from flowstacks.model.flow import Flow, Frozen
+from flowstacks.model.names import DeployNames
 from flowstacks.model.platform import ResolvedPlatform
+from flowstacks.naming.settings import NamingSettings
 from flowstacks.naming.stacks import NamespaceKind
 
 
@@ -23,17 +23,19 @@ def secret_placeholder(name: str) -> str:
 
 
 class FlowDeployment(Frozen):
-    """One flow in one namespace, with every name Metaflow would give it (SPEC §2, §3)."""
+    """One flow in one namespace, with every name Metaflow would give it
+    (docs/metaflow-contract.md#names, #tokens)."""
 
     flow: Flow
     project_name: str
     branch_name: str
     is_production: bool
     is_user_branch: bool
-    # CLI values Metaflow re-passes to each task as --branch/--production (SPEC §4).
+    # CLI values Metaflow re-passes to each task as --branch/--production
+    # (docs/metaflow-contract.md#task-environment).
     cli_branch: str | None
     cli_production: bool
-    names: dict[str, Any]  # flowstacks.naming.deploy_names(): state machine, argo, airflow, token
+    names: DeployNames  # made by flowstacks.naming.deploy_names
 
     @property
     def project_flow_name(self) -> str:
@@ -41,23 +43,23 @@ class FlowDeployment(Frozen):
 
     @property
     def state_machine_name(self) -> str:
-        return self.names["step_functions"]["state_machine"]
+        return self.names.step_functions.state_machine
 
     @property
     def eventbridge_rule_name(self) -> str:
-        return self.names["step_functions"]["eventbridge_rule"]
+        return self.names.step_functions.eventbridge_rule
 
     @property
     def argo_template_name(self) -> str:
-        return self.names["argo"]["workflow_template"]
+        return self.names.argo.workflow_template
 
     @property
     def argo_sensor_name(self) -> str:
-        return self.names["argo"]["sensor"]
+        return self.names.argo.sensor
 
     @property
     def airflow_dag_id(self) -> str | None:
-        return self.names["airflow"]["dag_id"]
+        return self.names.airflow.dag_id
 
     def top_level_args(self) -> list[str]:
         """``--production``/``--branch B`` as separate argv words, exactly as Metaflow's
@@ -72,7 +74,7 @@ class FlowDeployment(Frozen):
 
 
 class StackContext(Frozen):
-    """One stack = one Metaflow namespace (DESIGN §2) and everything deployed into it."""
+    """One stack = one Metaflow namespace and everything deployed into it."""
 
     stack: str
     kind: NamespaceKind
@@ -96,7 +98,7 @@ class StackContext(Frozen):
 
     @property
     def tags(self) -> dict[str, str]:
-        """Tags on every role and taggable resource (DESIGN §3)."""
+        """Tags on every role and taggable resource."""
         return {
             "metaflow/production_token": self.production_token,
             "metaflow/project": self.project_name,
@@ -106,8 +108,13 @@ class StackContext(Frozen):
 
     @property
     def namespace(self) -> str:
-        """The Metaflow client namespace of every deployed run (SPEC §3.5)."""
+        """The Metaflow client namespace of every deployed run (docs/metaflow-contract.md#namespace)."""
         return f"production:{self.production_token}"
+
+    @property
+    def naming(self) -> NamingSettings:
+        """The settings this stack's names were made with (exported as the output ``naming``)."""
+        return NamingSettings(self.config.aws.state_machine_prefix, self.token_index)
 
     def flow(self, name: str) -> FlowDeployment:
         return next(f for f in self.flows if f.flow.name == name)

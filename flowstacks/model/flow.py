@@ -1,7 +1,8 @@
 """A Metaflow flow as flowstacks sees it: graph + decorators, read by Metaflow itself.
 
-Frozen pydantic models, filled by :mod:`flowstacks.load.flows` (the only module that imports the user's flow
-files). Everything here is plain data so renderers stay pure.
+Frozen pydantic models, filled by :mod:`flowstacks.load.flows` and :mod:`flowstacks.load.flow_model`
+(the only modules that import the user's flow files). Everything here is plain data so renderers
+stay pure.
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ class ConfigValue(Frozen):
 
 
 class Schedule(Frozen):
-    """``@schedule`` attributes (SPEC §5.1)."""
+    """``@schedule`` attributes (docs/metaflow-contract.md#schedules)."""
 
     cron: str | None = None
     weekly: bool = False
@@ -113,7 +114,7 @@ class Schedule(Frozen):
 
 class EventTrigger(Frozen):
     """One ``@trigger`` event: a literal name, or ``namespaced_event_name(name)`` which resolves
-    per deployment to ``mfns.<project>.<branch>.<name>`` (SPEC §5.2); + parameter map."""
+    per deployment to ``mfns.<project>.<branch>.<name>`` (docs/metaflow-contract.md#events); + parameter map."""
 
     name: str
     namespaced: bool = False

@@ -1,4 +1,5 @@
-"""Names each Metaflow deployer gives a ``@project`` flow (SPEC §2), and production tokens (SPEC §3).
+"""Names each Metaflow deployer gives a ``@project`` flow (docs/metaflow-contract.md#names), and
+production tokens (docs/metaflow-contract.md#tokens).
 
 One function per target constraint; every limit and pattern is a named constant with its source
 in metaflow 2.19.39.
@@ -12,6 +13,7 @@ import random
 import re
 import string
 import zlib
+from dataclasses import dataclass
 
 from flowstacks.errors import MetaflowRuleError
 
@@ -41,13 +43,6 @@ def sfn_state_machine_name(project_flow_name: str, prefix: str | None = None) ->
     return name
 
 
-def sfn_name_is_hashed(project_flow_name: str, prefix: str | None = None) -> bool:
-    name = project_flow_name
-    if prefix is not None and not name.startswith(prefix):
-        name = f"{prefix}_{name}"
-    return len(name) > SFN_HASH_THRESHOLD
-
-
 def eventbridge_rule_name(state_machine_name: str) -> str:
     """EventBridge rule name for a state machine: hashed again when over 64 characters."""
     if len(state_machine_name) > EVENTBRIDGE_RULE_LIMIT:
@@ -64,10 +59,6 @@ ARGO_HASH_LEN = 5
 ARGO_VALID_NAME = re.compile(r"^[a-z]([a-z0-9\.\-]*[a-z0-9])?$")
 _ARGO_LEADING = re.compile(r"^[^A-Za-z0-9]+")
 _ARGO_AROUND_DOT = re.compile(r"[^a-z0-9]*\.[^a-z0-9]*")
-# argo_workflows_cli.resolve_workflow_name_v1 (Metaflow <= 2.16)
-ARGO_V1_LIMIT = 253
-ARGO_V1_KEEP = 242
-ARGO_V1_HASH_LEN = 8
 
 
 def sanitize_for_argo(text: str) -> str:
@@ -84,7 +75,7 @@ def _head_tail(text: str, budget: int) -> str:
 
 
 def argo_workflow_template_name(project: str, branch_name: str, flow_name: str) -> str:
-    """WorkflowTemplate name (v2 budget algorithm). Can reach 47 characters (SPEC §2.2)."""
+    """WorkflowTemplate name (v2 budget algorithm). Can reach 47 characters (docs/metaflow-contract.md#names)."""
     name = f"{project}.{branch_name}.{flow_name}"
     if len(name) > ARGO_NAME_LIMIT:
         digest = b32sha1(name)[:ARGO_HASH_LEN].lower()
@@ -103,23 +94,6 @@ def argo_workflow_template_name(project: str, branch_name: str, flow_name: str) 
         name = f"{sanitize_for_argo(short)}-{digest}"
     if not ARGO_VALID_NAME.search(name):
         name = sanitize_for_argo(name)
-    return name
-
-
-def argo_name_is_modified(project: str, branch_name: str, flow_name: str) -> bool:
-    return argo_workflow_template_name(project, branch_name, flow_name) != (
-        f"{project}.{branch_name}.{flow_name}"
-    )
-
-
-def argo_v1_template_name(project_flow_name: str) -> str:
-    """The pre-2.17 name Metaflow deletes on create when it differs from the v2 name."""
-    name = project_flow_name
-    if len(name) > ARGO_V1_LIMIT:
-        name = f"{name[:ARGO_V1_KEEP]}-{b32sha1(name)[:ARGO_V1_HASH_LEN].lower()}"
-    if not ARGO_VALID_NAME.search(name):
-        name = _ARGO_LEADING.sub("", name).replace("_", "").replace("@", "").replace("+", "")
-        name = name.lower()
     return name
 
 
@@ -159,7 +133,7 @@ MSG_TOKEN_SEQUENCE = (
 
 
 def token_prefix(project: str, branch_name: str) -> str:
-    """``mfprj-`` + 16 hash characters of ``<project>.<branch_name>``, lowercased (SPEC §3.1)."""
+    """``mfprj-`` + 16 hash characters of ``<project>.<branch_name>``, lowercased (docs/metaflow-contract.md#tokens)."""
     return ("mfprj-" + b32sha1(f"{project}.{branch_name}")[:TOKEN_PREFIX_HASH_LEN]).lower()
 
 
@@ -174,6 +148,22 @@ def production_token(prefix: str, index: int = 0) -> str:
     stem = f"{prefix}-{index}-"
     rng = random.Random(zlib.adler32(stem.encode("utf-8")))
     return stem + "".join(rng.sample(string.ascii_lowercase, 4))
+
+
+@dataclass(frozen=True)
+class NamespaceToken:
+    """The production token of a namespace: its prefix, the candidate in force and its value."""
+
+    prefix: str
+    index: int
+    token: str
+
+
+def namespace_token(project: str, branch_name: str, index: int = 0) -> NamespaceToken:
+    """Candidate ``index`` of the token sequence of ``<project>.<branch_name>``: computed once
+    per namespace and shared by all its flows (every flow of a project branch has the same)."""
+    prefix = token_prefix(project, branch_name)
+    return NamespaceToken(prefix, index, production_token(prefix, index))
 
 
 def token_index(prefix: str, token: str) -> int | None:

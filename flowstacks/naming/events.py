@@ -1,4 +1,4 @@
-"""Event names of ``@trigger``/``@trigger_on_finish`` under ``@project`` (SPEC §5.2, §5.3).
+"""Event names of ``@trigger``/``@trigger_on_finish`` under ``@project`` (docs/metaflow-contract.md#events).
 
 Sources: metaflow 2.19.39 ``plugins/events_decorator.py`` (``_parse_fq_name``,
 ``_parse_static_triggers``), ``plugins/argo/argo_workflows.py`` (``_process_triggers``) and
@@ -105,7 +105,7 @@ class ResolvedUpstream:
 
 
 def resolve_upstream(spec: UpstreamSpec, project: str | None, branch_name: str | None) -> ResolvedUpstream:
-    """A downstream follows its own project and branch unless the spec names them (SPEC §5.3)."""
+    """A downstream follows its own project and branch unless the spec names them (docs/metaflow-contract.md#events)."""
     up_project = spec.project or project
     up_branch = spec.branch or branch_name
     if (up_project or up_branch) and not (up_project and up_branch):
@@ -130,8 +130,3 @@ def namespaced_event_name(
             logical_name,
         )
     return f"{prefix}.{logical_name}"
-
-
-def published_step_event(project_flow_name: str | None, flow_name: str, step_name: str) -> str:
-    """Event an Argo task publishes after success: ``metaflow.<pfn or flow>.<step>``."""
-    return f"metaflow.{project_flow_name or flow_name}.{step_name}"

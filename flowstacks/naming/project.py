@@ -3,7 +3,7 @@
 Pure functions: everything Metaflow reads from the process (environment, config files, CLI) is an
 argument here. Source of the facts: metaflow 2.19.39 ``plugins/project_decorator.py``,
 ``util.get_username``, ``metaflow_config_funcs.from_conf``, ``decorators.add_decorator_options``
-(SPEC §1).
+(docs/metaflow-contract.md#user-resolution, #branches).
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ def resolve_cli_options(
 
 
 def validate_project_name(project: str | None) -> None:
-    """Metaflow's checks on the project name, in Metaflow's order (SPEC §1.2)."""
+    """Metaflow's checks on the project name, in Metaflow's order (docs/metaflow-contract.md#branches)."""
     if not project:
         raise MetaflowRuleError(MSG_NO_PROJECT_NAME)
     if VALID_NAME_RE.search(project):
@@ -107,7 +107,7 @@ def validate_project_name(project: str | None) -> None:
 
 
 def validate_branch_name(branch: str | None) -> None:
-    """Metaflow's checks on a given branch; a falsy branch is not checked (SPEC §1.2)."""
+    """Metaflow's checks on a given branch; a falsy branch is not checked (docs/metaflow-contract.md#branches)."""
     if not branch:
         return
     if VALID_NAME_RE.search(branch):
@@ -151,10 +151,6 @@ class ProjectNamespace:
     def project_flow_name(self) -> str:
         return f"{self.project_name}.{self.branch_name}.{self.flow_name}"
 
-    @property
-    def project_branch(self) -> str:
-        return f"{self.project_name}.{self.branch_name}"
-
 
 def resolve_namespace(
     flow_name: str,
@@ -165,7 +161,7 @@ def resolve_namespace(
     user: str | None,
     owner: str | None = None,
 ) -> ProjectNamespace:
-    """Resolve ``@project`` as ``ProjectDecorator.flow_init`` does (SPEC §1.1, §1.3).
+    """Resolve ``@project`` as ``ProjectDecorator.flow_init`` does (docs/metaflow-contract.md#branches).
 
     ``decorator_attributes`` holds only the attributes the user wrote in ``@project(...)``
     (``branch``/``production``); ``cli_branch``/``cli_production`` are the values after

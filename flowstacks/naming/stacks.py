@@ -1,4 +1,4 @@
-"""Pulumi stack names are Metaflow branch names (DESIGN §2).
+"""Pulumi stack names are Metaflow branch names (docs/metaflow-contract.md#branches).
 
 | stack      | Metaflow flags                 | branch_name |
 |------------|--------------------------------|-------------|
@@ -56,7 +56,8 @@ def parse_stack(stack: str) -> StackNamespace:
             ) from None
         return StackNamespace(stack, head, rest, head == "prod", None)  # type: ignore[arg-type]
     if sep and head == "user" and rest:
-        # Metaflow never validates user names (SPEC §1.4); backends check what they can take.
+        # Metaflow never validates user names (docs/metaflow-contract.md#user-resolution); backends check what they
+        # can take.
         return StackNamespace(stack, "user", None, False, rest)
     raise MetaflowRuleError(
         f"'{stack}' is not a Metaflow namespace.", headline="Invalid stack name",

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from flowstacks.errors import FlowstacksError
+from flowstacks.naming.settings import NamingSettings
 from flowstacks.policy.rules import Level, Resource, StackInfo, Violation, evaluate
+
+NAMING_OUTPUT = "naming"  # the stack output with the naming settings that differ from Metaflow's
 
 
 def load_manifest(path: Path) -> dict:
@@ -23,7 +27,14 @@ def load_manifest(path: Path) -> dict:
     return data
 
 
-def check_manifest(manifest: dict, levels: dict[str, Level] | None = None,
-                   sfn_prefix: str | None = None) -> list[Violation]:
+def stack_info(manifest: dict[str, Any]) -> StackInfo:
+    """The stack of a manifest, with the naming settings its program exported (a manifest
+    without the ``naming`` output was made with Metaflow's defaults)."""
+    outputs = manifest.get("outputs") or {}
+    return StackInfo(manifest["stack"], NamingSettings.from_exported(outputs.get(NAMING_OUTPUT)))
+
+
+def check_manifest(manifest: dict, levels: dict[str, Level] | None = None) -> list[Violation]:
+    """Every enabled rule on every resource of ``manifest``."""
     resources = [Resource(r["type"], r["name"], r.get("inputs") or {}) for r in manifest["resources"]]
-    return evaluate(resources, StackInfo(manifest["stack"], sfn_prefix), levels)
+    return evaluate(resources, stack_info(manifest), levels)

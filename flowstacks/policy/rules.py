@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Literal
+
+from flowstacks.naming.namespace import PROJECT_NAME, sfn_name_in_namespace
+from flowstacks.naming.settings import PREFIX_KEY, NamingSettings
 
 Level = Literal["mandatory", "advisory", "disabled"]
 
@@ -20,7 +23,7 @@ Level = Literal["mandatory", "advisory", "disabled"]
 STAR_RESOURCE_ACTIONS = frozenset({
     "batch:DescribeJobs", "batch:DescribeJobDefinitions", "batch:DescribeJobQueues",
     "batch:DescribeComputeEnvironments", "batch:ListJobs",
-    "states:ListStateMachines", "states:ListActivities",
+    "states:ListStateMachines", "states:ListActivities", "states:ValidateStateMachineDefinition",
     "events:ListRules", "iam:ListRoles", "sts:GetCallerIdentity",
     "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups",
 })
@@ -44,10 +47,12 @@ class Resource:
 
 @dataclass(frozen=True)
 class StackInfo:
-    """The stack a resource belongs to: its name is the Metaflow branch name."""
+    """The stack a resource belongs to (its name is the Metaflow branch name) and the naming
+    settings its names were made with: the stack output ``naming`` of a manifest, or the
+    policy config under CrossGuard (:mod:`flowstacks.policy.crossguard`)."""
 
     stack: str
-    sfn_prefix: str | None = None
+    naming: NamingSettings = field(default_factory=NamingSettings)
 
     @property
     def branch_name(self) -> str:
@@ -88,22 +93,20 @@ def _as_list(value: Any) -> list[str]:
 
 
 def name_in_namespace(name: str, stack: StackInfo) -> bool:
-    """True if an orchestrator name (SFN state machine, EventBridge rule) is one Metaflow gives a
-    flow of this namespace: ``[PREFIX_]<project>.<branch_name>.<Flow>``, possibly cut and hashed
-    (the cut can fall inside the branch: SPEC §2.1)."""
-    if stack.sfn_prefix and name.startswith(stack.sfn_prefix + "_"):
-        name = name[len(stack.sfn_prefix) + 1:]
-    project, dot, rest = name.partition(".")
-    if not dot or not re.fullmatch(r"[a-z0-9_]+", project):
-        return False
-    expected = stack.branch_name + "."
-    hashed = re.fullmatch(r".{%d}-[a-z2-7]{16}" % (len(name) - 17), name) is not None and len(name) in (64, 77)
-    if hashed:
-        kept = rest[: (47 if len(name) == 64 else 60) - len(project) - 1]
-        return expected.startswith(kept) or (
-            kept.startswith(expected) and "." not in kept[len(expected):])
-    # flow class names have no dots, so exactly the branch precedes the last part
-    return rest.startswith(expected) and "." not in rest[len(expected):]
+    """Whether a Step Functions name (state machine, EventBridge rule, or the name part of an
+    ARN pattern) belongs to the stack's namespace; :mod:`flowstacks.naming.namespace` knows how."""
+    return sfn_name_in_namespace(name, stack.branch_name, stack.naming.state_machine_prefix)
+
+
+def _outside(name: str, stack: StackInfo) -> str:
+    """The fix of a name outside the namespace; a name that starts like ``<PREFIX>_<project>.``
+    may only lack the stack's state machine prefix."""
+    fix = f"fix: a '{stack.stack}' stack may only create or touch names of namespace '{stack.branch_name}'"
+    head = name.partition(".")[0]
+    if "_" in head and not PROJECT_NAME.fullmatch(head) and not stack.naming.state_machine_prefix:
+        fix += (f" (if its state machines have a prefix, give the rules its '{PREFIX_KEY}': the "
+                "stack output 'naming' for `flowstacks check`, the policy config under CrossGuard)")
+    return fix
 
 
 # --- rules -----------------------------------------------------------------------------------
@@ -155,7 +158,8 @@ def names_in_namespace(res: Resource, stack: StackInfo) -> list[str]:
     if res.type in ("aws:sfn/stateMachine:StateMachine", "aws:cloudwatch/eventRule:EventRule"):
         name = res.inputs.get("name") or ""
         if not name_in_namespace(name, stack):
-            out.append(f"name {name!r} is outside namespace '{stack.branch_name}'; {fix}")
+            out.append(f"name {name!r} is outside namespace '{stack.branch_name}'; "
+                       f"{_outside(name, stack)}")
     if res.type == "kubernetes:apiextensions.k8s.io/v1:CustomResource" or (
             res.type.startswith("kubernetes:argoproj.io/")):
         meta = res.inputs.get("metadata") or {}
@@ -170,8 +174,9 @@ def names_in_namespace(res: Resource, stack: StackInfo) -> list[str]:
         for st in statements(doc):
             for arn in _as_list(st.get("Resource")):
                 m = _STATES_ARN.match(arn)
-                if m and not name_in_namespace(m.group(2).rstrip("*"), stack) and m.group(2) != "*":
-                    out.append(f"{where}: grants on {arn}, outside namespace '{stack.branch_name}'; {fix}")
+                if m and m.group(2) != "*" and not name_in_namespace(m.group(2), stack):
+                    out.append(f"{where}: grants on {arn}, outside namespace '{stack.branch_name}'; "
+                               f"{_outside(m.group(2), stack)}")
     return out
 
 
@@ -251,6 +256,7 @@ class Rule:
     description: str
     level: Level
     check: Callable[[Resource, StackInfo], list[str]]
+    reads_names: bool = False  # needs the stack's naming settings (StackInfo.naming)
 
 
 RULES: tuple[Rule, ...] = (
@@ -259,9 +265,9 @@ RULES: tuple[Rule, ...] = (
     Rule("namespace-tags", "Every role and taggable resource carries the namespace tags.",
          "mandatory", namespace_tags),
     Rule("names-in-namespace", "Every resource name and granted ARN belongs to the stack's namespace.",
-         "mandatory", names_in_namespace),
+         "mandatory", names_in_namespace, reads_names=True),
     Rule("targets-own-namespace", "Schedule and trigger rules target only their own namespace.",
-         "mandatory", targets_own_namespace),
+         "mandatory", targets_own_namespace, reads_names=True),
     Rule("steps-without-retry", "Steps should have @retry.", "advisory", steps_without_retry),
     Rule("flow-without-timeout", "Flows should bound their steps with @timeout.", "advisory",
          flow_without_timeout),

@@ -8,6 +8,13 @@ from flowstacks.naming.events import resolve_upstream
 from flowstacks.render.artifact import Artifact
 
 
+def client_snippet(ctx: StackContext, flow: str) -> str:
+    """One line of Python that finds this flow's deployed runs with the Metaflow client (a stack
+    output, and what ``flowstacks ls`` prints)."""
+    return (f"from metaflow import Flow, namespace; namespace({ctx.namespace!r}); "
+            f"runs = list(Flow({flow!r}).runs('project_branch:{ctx.branch_name}'))")
+
+
 def object_name(ctx: StackContext, fd: FlowDeployment) -> str:
     if ctx.orchestrator == "step-functions":
         return fd.state_machine_name

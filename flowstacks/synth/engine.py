@@ -14,7 +14,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
@@ -29,6 +29,9 @@ from flowstacks.errors import FlowstacksError
 from flowstacks.render.artifact import Artifact
 from flowstacks.render.serialize import compact_json, manifest_json, recorded_json
 from flowstacks.synth.sdk_shortcuts import mock_run_shortcuts
+
+if TYPE_CHECKING:
+    from flowstacks.load.project import ProjectDir
 
 PULUMI_PROJECT = "flowstacks"
 SECRET_MARK = "[secret]"
@@ -288,9 +291,8 @@ def run_program(stack: str, program: Callable[[], Any], region: str = "us-east-1
     return box.get("result"), monitor
 
 
-def stack_config(project_dir: Path, stack: str, orchestrator: str | None) -> dict[str, str]:
-    """The Pulumi config the real CLI would give the program: the stack file's ``config:`` plus
-    the project folder and orchestrator override."""
+def stack_config(project_dir: Path, stack: str) -> dict[str, str]:
+    """The Pulumi config the real CLI would give the program: the stack file's ``config:``."""
     from flowstacks.load.stackfiles import read_stack_config
 
     config = {}
@@ -298,30 +300,29 @@ def stack_config(project_dir: Path, stack: str, orchestrator: str | None) -> dic
         # `secure:` values are encrypted by the Pulumi CLI; offline they stay an opaque secret
         config[k] = SECRET_MARK if isinstance(v, dict) and "secure" in v else (
             v if isinstance(v, str) else compact_json(v))
-    config[f"{PULUMI_PROJECT}:projectDir"] = str(project_dir)
-    config[f"{PULUMI_PROJECT}:orchestrator"] = orchestrator or ""
-    config[f"{PULUMI_PROJECT}:offline"] = "true"  # the mock engine reads no asset files
     return config
 
 
-def synth_stack(project_dir: Path, stack: str, orchestrator: str | None = None,
+def synth_stack(project: "ProjectDir | Path", stack: str, orchestrator: str | None = None,
                 artifact_dir: Path | None = None) -> StackResult:
     """Run the program for one stack and collect resources, exports and artifacts (written
-    into ``artifact_dir`` as they are made when given, else kept in memory)."""
-    from flowstacks.model.config import ProjectConfig
+    into ``artifact_dir`` as they are made when given, else kept in memory). ``project``: the
+    loaded project, passed on to the program (its config and flows are not read again), or its
+    folder (then loaded with ``orchestrator`` as its override)."""
     from flowstacks.deploy.program import main
-    from flowstacks.load.platform import stack_platform
-    from flowstacks.load.project import load_config
+    from flowstacks.load.project import ProjectDir
 
-    # the mock provider needs region and account first (this stack's: a namespace class may
-    # have its own); flows are read by the program itself
-    aws = stack_platform(load_config(Path(project_dir)) or ProjectConfig(), stack,
-                         Path(project_dir))[0].aws
-    config = stack_config(project_dir, stack, orchestrator)
-    if artifact_dir is not None:
-        config[f"{PULUMI_PROJECT}:artifactDir"] = str(artifact_dir)
-    artifacts, monitor = run_program(stack, main, aws.region, aws.account_id, config,
-                                     secret_keys=[k for k, v in config.items() if v == SECRET_MARK])
+    if not isinstance(project, ProjectDir):
+        project = ProjectDir(Path(project), orchestrator)
+    elif orchestrator and orchestrator != project.orchestrator_override:
+        raise ValueError(f"{project} has no orchestrator override {orchestrator!r}")
+    # the mock provider needs region and account: this stack's (a namespace class may have its own)
+    aws = project.stack_platform(stack)[0].aws
+    config = stack_config(project.root, stack)
+    sink = ArtifactSink(artifact_dir)
+    artifacts, monitor = run_program(
+        stack, lambda: main(project, sink, offline=True), aws.region, aws.account_id, config,
+        secret_keys=[k for k, v in config.items() if v == SECRET_MARK])
     return StackResult(stack=stack, project=monitor.stack_outputs["project"], resources=monitor.recorded,
                        outputs=monitor.stack_outputs, artifacts=list(artifacts or []))
 
@@ -333,9 +334,15 @@ def write_stack(result: StackResult, folder: Path) -> None:
     ArtifactSink(folder).extend(art for art in result.artifacts if not art.written)
 
 
-def synth(project_dir: Path, stacks: list[str], out: Path, orchestrator: str | None = None,
+def synth(project: "ProjectDir | Path", stacks: list[str], out: Path,
+          orchestrator: str | None = None,
           on_stack: Callable[[str], None] | None = None) -> list[StackResult]:
-    """Synthesize ``stacks`` into ``out/<stack>/``; all or nothing."""
+    """Synthesize ``stacks`` into ``out/<stack>/``; all or nothing. ``project``: the loaded
+    project (see :func:`synth_stack`) or its folder (loaded once for all stacks)."""
+    from flowstacks.load.project import ProjectDir
+
+    if not isinstance(project, ProjectDir):
+        project = ProjectDir(Path(project), orchestrator)
     out = Path(out)
     try:
         if out.exists() and not out.is_dir():
@@ -347,7 +354,7 @@ def synth(project_dir: Path, stacks: list[str], out: Path, orchestrator: str | N
     results = []
     try:
         for stack in stacks:
-            result = synth_stack(Path(project_dir), stack, orchestrator, staging / stack)
+            result = synth_stack(project, stack, orchestrator, staging / stack)
             write_stack(result, staging / stack)
             results.append(result.summary())  # what is written need not stay in memory
             if on_stack:

@@ -3,13 +3,14 @@ namespace kind, with a fixed code package (so DAG files depend on the renderer o
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from flowstacks.model.deployment import FlowDeployment, StackContext
+from flowstacks.model.names import AirflowNames
 from flowstacks.load.project import ProjectDir
 from flowstacks.render.airflow import dag_context, render_dag
 from tests.conftest import EXAMPLE
@@ -59,7 +60,7 @@ def rendered(example_project: ProjectDir) -> list[RenderedDag]:
 
 def variant(dag: RenderedDag, suffix: str, **flow_changes: Any) -> RenderedDag:
     """``dag``'s flow changed (schedule, triggers...), under the DAG id ``<dag_id>_<suffix>``."""
-    names = {**dag.fd.names, "airflow": {"dag_id": f"{dag.dag_id}_{suffix}", "error": None}}
+    names = replace(dag.fd.names, airflow=AirflowNames(dag_id=f"{dag.dag_id}_{suffix}", error=None))
     fd = dag.fd.model_copy(update={"flow": dag.fd.flow.model_copy(update=flow_changes),
                                    "names": names})
     context = dag_context(dag.ctx, fd, *fixed_package(dag.ctx, fd))

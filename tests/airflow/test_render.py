@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import ast
+from dataclasses import replace
 
 import pytest
 
 from flowstacks.errors import FlowstacksError, MetaflowRuleError
 from flowstacks.model.flow import Decorator, Schedule
+from flowstacks.model.names import AirflowNames
 from flowstacks.naming.events import UpstreamSpec
 from flowstacks.render import airflow as af
 from tests.airflow.conftest import RenderedDag, fixed_package, render_stack
@@ -156,8 +158,9 @@ def test_fully_qualified_upstream(rendered) -> None:
 
 def test_dag_id_error_is_metaflows(rendered) -> None:
     dag = _dag(rendered, "user", "ProjectFlow")
-    names = {**dag.fd.names, "airflow": {"dag_id": None, "error": "Name 'x y' contains invalid "
-             "characters. Please construct a name using regex [^a-zA-Z0-9_\\-\\.]"}}
+    names = replace(dag.fd.names, airflow=AirflowNames(dag_id=None, error=(
+        "Name 'x y' contains invalid characters. Please construct a name using regex "
+        "[^a-zA-Z0-9_\\-\\.]")))
     fd = dag.fd.model_copy(update={"names": names})
     with pytest.raises(MetaflowRuleError, match="contains invalid characters"):
         af.dag_context(dag.ctx, fd, *fixed_package(dag.ctx, fd))
@@ -226,8 +229,8 @@ def test_kubernetes_tmpfs_is_refused(rendered) -> None:
 def test_dag_id_longer_than_airflow_takes(rendered) -> None:
     dag = _dag(rendered, "user", "ProjectFlow")
     long_id = "p." + "x" * 250
-    fd = dag.fd.model_copy(update={"names": {**dag.fd.names,
-                                             "airflow": {"dag_id": long_id, "error": None}}})
+    fd = dag.fd.model_copy(update={"names": replace(
+        dag.fd.names, airflow=AirflowNames(dag_id=long_id, error=None))})
     with pytest.raises(FlowstacksError, match="at most 250"):
         af.dag_context(dag.ctx, fd, *fixed_package(dag.ctx, fd))
 

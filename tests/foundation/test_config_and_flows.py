@@ -146,6 +146,9 @@ def test_stack_not_in_matrix_and_conflicting_project_attributes(tmp_path):
 def test_example_config_loads():
     config = load_config(REPO)
     assert config is not None and config.project == "example_project"
-    assert config.orchestrator_for("prod") == "step-functions"
-    assert config.orchestrator_for("prod.staging") == "argo"
-    assert config.protect("prod") and config.protect("prod.staging") and not config.protect("test.feature_x")
+    from flowstacks.naming.stacks import parse_stack
+
+    prod, staging, test = (parse_stack(s) for s in ("prod", "prod.staging", "test.feature_x"))
+    assert config.orchestrator_for(prod) == "step-functions"
+    assert config.orchestrator_for(staging) == "argo"
+    assert config.protect(prod) and config.protect(staging) and not config.protect(test)

@@ -2,7 +2,7 @@
 
 Metaflow is the oracle: its ``ProjectDecorator.flow_init`` (with ``get_username`` and
 ``format_name``), ``resolve_state_machine_name``, ``event_bridge_client.format``,
-``resolve_workflow_name_v2``/``_v1``, ``ArgoWorkflows._sensor_name``, ``resolve_dag_name``,
+``resolve_workflow_name_v2``, ``ArgoWorkflows._sensor_name``, ``resolve_dag_name``,
 ``new_token``, ``_parse_fq_name``/``_parse_static_triggers``, ``_make_namespaced_event_name`` and
 the vendored click that parses ``METAFLOW_FLOW_*`` are called with the same inputs. Their global
 state (env, ``current``, config constants) is set per example and restored.
@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from flowstacks.errors import MetaflowRuleError
-from flowstacks.naming import deploy_names, deployers
+from flowstacks.naming import NamingSettings, deploy_names, deployers
 from flowstacks.naming.events import parse_trigger_on_finish
 from flowstacks.naming.events import namespaced_event_name
 from flowstacks.naming.project import resolve_cli_options, resolve_namespace, resolve_username
@@ -112,8 +112,7 @@ def metaflow_names(flow_name, project, attrs, branch, production, prefix):
     current._update_env({"flow_name": flow_name})
     obj = types.SimpleNamespace()
     sfn_name, token_prefix, _ = step_functions_cli.resolve_state_machine_name(obj, None)
-    argo_name, argo_prefix, _, modified, _ = argo_workflows_cli.resolve_workflow_name_v2(obj, None)
-    v1, _ = argo_workflows_cli.resolve_workflow_name_v1(obj, None)
+    argo_name, argo_prefix, _, _, _ = argo_workflows_cli.resolve_workflow_name_v2(obj, None)
     try:
         dag = airflow_cli.resolve_dag_name(None)[0]
     except MetaflowException as exc:
@@ -131,8 +130,6 @@ def metaflow_names(flow_name, project, attrs, branch, production, prefix):
         "token0": first,
         "token1": new_token(token_prefix, first),
         "argo": argo_name,
-        "argo_modified": modified,
-        "argo_v1": v1,
         "sensor": ArgoWorkflows._sensor_name(argo_name),
         "dag": dag,
         "namespaced": namespaced_events._make_namespaced_event_name(
@@ -145,24 +142,22 @@ def our_names(flow_name, project, attrs, branch, production, user, owner, prefix
         ns = resolve_namespace(flow_name, project, attrs, branch, production, user, owner)
     except MetaflowRuleError as exc:
         return ("error", exc.message)
-    n = deploy_names(ns, prefix)
-    token0 = n["production_token"]
+    n = deploy_names(ns, NamingSettings(state_machine_prefix=prefix))
+    token0 = n.production_token
     return {
         "branch": ns.branch_name,
         "pfn": ns.project_flow_name,
         "is_user_branch": ns.is_user_branch,
         "is_production": ns.is_production,
-        "sfn": n["step_functions"]["state_machine"],
-        "rule": n["step_functions"]["eventbridge_rule"],
-        "token_prefix": n["production_token_prefix"],
-        "argo_prefix": n["production_token_prefix"],
+        "sfn": n.step_functions.state_machine,
+        "rule": n.step_functions.eventbridge_rule,
+        "token_prefix": n.production_token_prefix,
+        "argo_prefix": n.production_token_prefix,
         "token0": token0,
-        "token1": deployers.next_production_token(n["production_token_prefix"], token0),
-        "argo": n["argo"]["workflow_template"],
-        "argo_modified": deployers.argo_name_is_modified(ns.project_name, ns.branch_name, flow_name),
-        "argo_v1": deployers.argo_v1_template_name(ns.project_flow_name),
-        "sensor": n["argo"]["sensor"],
-        "dag": n["airflow"]["dag_id"] or ("error", n["airflow"]["error"]),
+        "token1": deployers.next_production_token(n.production_token_prefix, token0),
+        "argo": n.argo.workflow_template,
+        "sensor": n.argo.sensor,
+        "dag": n.airflow.dag_id or ("error", n.airflow.error),
         "namespaced": namespaced_event_name("data_ready", ns.project_name, ns.branch_name),
     }
 

@@ -148,7 +148,7 @@ def test_flows_registered_in_batches_give_the_same_stack(orchestrator, monkeypat
     from tests.conftest import synthesized
 
     whole = synthesized(orchestrator, "prod")
-    monkeypatch.setattr("flowstacks.deploy.components.FLOW_BATCH", 1)
+    monkeypatch.setattr("flowstacks.deploy.backends.FLOW_BATCH", 1)
     batched = synth_stack(REPO, "prod", orchestrator)
     assert batched.manifest_text() == whole.manifest_text()
     assert [(a.path, a.content) for a in batched.artifacts] == [

@@ -12,7 +12,7 @@ from flowstacks.errors import MetaflowRuleError
 from flowstacks.naming import deploy_names
 from flowstacks.naming.events import ResolvedUpstream, namespaced_event_name, sensor_dependency_name
 from flowstacks.load.metaflow_env import MetaflowEnv
-from flowstacks.cli.resolve import resolve
+from flowstacks.cli.resolve import naming_settings, resolve
 from tests.conftest import VECTOR_FLOWS, VECTORS
 
 VECTOR_LINES = [json.loads(x) for x in VECTORS.read_text().splitlines() if x.strip()]
@@ -24,7 +24,7 @@ def _names(inputs: dict) -> dict:
     mfenv = MetaflowEnv(env=inputs["user_env"])
     ns = resolve(inputs["flow_class"], inputs["project_name"], inputs["decorator_attributes"],
                  inputs["cli_branch"], inputs["cli_production"], mfenv)
-    return {"ns": ns, "names": deploy_names(ns, mfenv.from_conf("SFN_STATE_MACHINE_PREFIX"))}
+    return {"ns": ns, "names": deploy_names(ns, naming_settings(mfenv))}
 
 
 @pytest.mark.parametrize("vec", VECTOR_LINES, ids=[v["id"] for v in VECTOR_LINES])
@@ -42,23 +42,37 @@ def test_vector(vec: dict) -> None:
     assert ns.project_flow_name == cur["project_flow_name"]
     assert ns.is_user_branch == cur["is_user_branch"]
     assert ns.is_production == cur["is_production"]
-    assert names["step_functions"]["state_machine"] == dn["sfn_state_machine_name"]
-    assert names["step_functions"]["eventbridge_rule"] == dn["eventbridge_rule_name"]
-    assert names["production_token_prefix"] == dn["token_prefix"]
-    assert names["production_token"] == dn["first_production_token"]
-    assert names["argo"]["workflow_template"] == dn["argo_workflow_template_name"]
-    assert names["argo"]["sensor"] == dn["argo_sensor_name"]
-    assert names["argo"]["cron_workflow"] == dn["argo_cronworkflow_name"]
+    assert names.step_functions.state_machine == dn["sfn_state_machine_name"]
+    assert names.step_functions.eventbridge_rule == dn["eventbridge_rule_name"]
+    assert names.production_token_prefix == dn["token_prefix"]
+    assert names.production_token == dn["first_production_token"]
+    assert names.argo.workflow_template == dn["argo_workflow_template_name"]
+    assert names.argo.sensor == dn["argo_sensor_name"]
+    assert names.argo.cron_workflow == dn["argo_cronworkflow_name"]
     if "airflow_dag_id" in dn:
-        assert names["airflow"]["dag_id"] == dn["airflow_dag_id"]
+        assert names.airflow.dag_id == dn["airflow_dag_id"]
     else:
-        assert names["airflow"]["dag_id"] is None
-        assert dn["airflow_error"].endswith(names["airflow"]["error"])
+        assert names.airflow.dag_id is None
+        assert dn["airflow_error"].endswith(names.airflow.error)
     end = ResolvedUpstream(ns.flow_name, ns.project_name, ns.branch_name).event_name
     assert end == dn["argo_end_event_published"]
     assert sensor_dependency_name(end) == dn["argo_trigger_on_finish_dependency_name"]
     assert namespaced_event_name("data_ready", ns.project_name, ns.branch_name) == dn[
         "namespaced_event_name_example"]
+
+
+NAMES_KEYS = ["project", "branch", "flow", "is_production", "is_user_branch", "project_flow_name",
+              "production_token_prefix", "production_token", "step_functions", "argo", "airflow"]
+
+
+def test_names_dump_keeps_the_documented_keys_in_order() -> None:
+    """`flowstacks names --json` is DeployNames' dump: the documented keys, in that order."""
+    vec = next(v for v in VECTOR_LINES if v["exit_code"] == 0)
+    dump = _names(vec["inputs"])["names"].dump()
+    assert list(dump) == NAMES_KEYS
+    assert list(dump["step_functions"]) == ["state_machine", "eventbridge_rule"]
+    assert list(dump["argo"]) == ["workflow_template", "cron_workflow", "sensor"]
+    assert list(dump["airflow"]) == ["dag_id", "error"]
 
 
 CLI_CASES = [v for v in VECTOR_LINES

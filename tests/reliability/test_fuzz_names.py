@@ -52,10 +52,10 @@ def test_every_name_fits_its_target_or_is_refused(flow, project, branch, product
         return  # Metaflow's own refusal, with its message (checked against Metaflow elsewhere)
     n = fd.names
     for orchestrator, fits in (
-        ("step-functions", SFN_OK.match(n["step_functions"]["state_machine"])
-         and RULE_OK.match(n["step_functions"]["eventbridge_rule"])),
-        ("argo", K8S_OK.match(n["argo"]["workflow_template"]) and K8S_OK.match(n["argo"]["sensor"])),
-        ("airflow", n["airflow"]["dag_id"] is not None and DAG_OK.match(n["airflow"]["dag_id"])),
+        ("step-functions", SFN_OK.match(n.step_functions.state_machine)
+         and RULE_OK.match(n.step_functions.eventbridge_rule)),
+        ("argo", K8S_OK.match(n.argo.workflow_template) and K8S_OK.match(n.argo.sensor)),
+        ("airflow", n.airflow.dag_id is not None and DAG_OK.match(n.airflow.dag_id)),
     ):
         try:
             check_names([fd], orchestrator, fd.branch_name)
@@ -74,9 +74,9 @@ def test_colliding_flows_are_reported(a, b, project, branch, production, user):
         fb = deployment(b, project, branch, production, user)
     except MetaflowRuleError:
         return
-    for orchestrator, key in (("step-functions", lambda n: n["step_functions"]["state_machine"]),
-                              ("argo", lambda n: n["argo"]["workflow_template"]),
-                              ("airflow", lambda n: n["airflow"]["dag_id"])):
+    for orchestrator, key in (("step-functions", lambda n: n.step_functions.state_machine),
+                              ("argo", lambda n: n.argo.workflow_template),
+                              ("airflow", lambda n: n.airflow.dag_id)):
         try:
             check_names([fa], orchestrator, fa.branch_name)
             check_names([fb], orchestrator, fb.branch_name)
@@ -93,7 +93,7 @@ def test_colliding_flows_are_reported(a, b, project, branch, production, user):
 
 
 def test_known_collision_is_reported():
-    """Argo drops '_' (SPEC §2.2): Ab_Flow and AbFlow get the same template."""
+    """Argo drops '_' (docs/metaflow-contract.md#names): Ab_Flow and AbFlow get the same template."""
     fa, fb = (deployment(f, "proj", "feat", False, "alice") for f in ("Ab_Flow", "AbFlow"))
     assert fa.argo_template_name == fb.argo_template_name
     try:

@@ -132,10 +132,15 @@ def test_crossguard_adapter_reports_through_report_violation():
 
 
 def test_real_resource_validation_policy_accepts_the_adapter():
-    from pulumi_policy import EnforcementLevel, ResourceValidationPolicy
+    from pulumi_policy import EnforcementLevel, PolicyConfigSchema, ResourceValidationPolicy
 
     policies = resource_policies(ResourceValidationPolicy, EnforcementLevel)
     assert len(policies) == len(RULES)
+    configured = resource_policies(ResourceValidationPolicy, EnforcementLevel, PolicyConfigSchema)
+    schemas = {p.name: p.config_schema for p in configured}
+    assert set(schemas["names-in-namespace"].properties) == {"state_machine_prefix",
+                                                             "production_token_index"}
+    assert schemas["no-wildcard-iam"] is None
 
 
 def _cli(*args, cwd):

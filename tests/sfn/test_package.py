@@ -18,7 +18,7 @@ from .conftest import REPO
 
 @pytest.fixture(scope="module")
 def scoring_package(contexts):
-    from flowstacks.deploy.components.code_package import build_flow_package
+    from flowstacks.deploy.packages import build_flow_package
 
     ctx = contexts["prod"]
     return build_flow_package(ctx, ctx.flow("ScoringFlow"), REPO)

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import pulumi
 
-from flowstacks.deploy.components.irsa import IrsaServiceAccount
-from flowstacks.iam.documents import RoleDocument
+from flowstacks.deploy.components.role import (
+    IRSA_ROLE, NamespaceRole, RoleArgs, ServiceAccountArgs, TaskIdentityArgs,
+)
 
 
 class AirflowTaskIdentity(pulumi.ComponentResource):
-    """The pods' service account, bound to ``role`` through IRSA."""
+    """The pods' service account, bound to the role (``<name>-irsa``) through IRSA."""
 
-    def __init__(self, name: str, *, role: RoleDocument, service_account: str, namespace: str,
-                 protect: bool = False, opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, args: TaskIdentityArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("flowstacks:airflow:TaskIdentity", name, None, opts)
-        self.identity = IrsaServiceAccount(
-            f"{name}-irsa", role=role, service_account=service_account, namespace=namespace,
-            sa_suffix="sa", protect=protect, opts=pulumi.ResourceOptions(parent=self))
-        self.role = self.identity.role
-        self.register_outputs({"role_arn": self.role.arn, "service_account": service_account})
+        self.identity = NamespaceRole(f"{name}-irsa", RoleArgs(
+            args.role, service_account=ServiceAccountArgs(args.service_account, args.namespace, "sa"),
+            pulumi_type=IRSA_ROLE, resource_name=args.role.name), pulumi.ResourceOptions(parent=self))
+        self.register_outputs({"role_arn": self.identity.arn,
+                               "service_account": args.service_account})

@@ -45,7 +45,7 @@ def validate(fd: FlowDeployment) -> None:
     ``@trigger_on_finish``, which flowstacks supports through Assets."""
     flow = fd.flow
     if fd.airflow_dag_id is None:
-        raise MetaflowRuleError(fd.names["airflow"]["error"], where=where(fd))
+        raise MetaflowRuleError(fd.names.airflow.error, where=where(fd))
     if len(fd.airflow_dag_id) > AIRFLOW_ID_LEN:
         # Metaflow does not check; Airflow refuses the DAG at load time (validate_key)
         raise FlowstacksError(

@@ -41,7 +41,7 @@ def cron_workflow(ctx: StackContext, fd: FlowDeployment) -> dict[str, Any] | Non
     return {
         "apiVersion": API_VERSION,
         "kind": "CronWorkflow",
-        "metadata": {"name": fd.names["argo"]["cron_workflow"],
+        "metadata": {"name": fd.names.argo.cron_workflow,
                      "namespace": ctx.config.kubernetes.namespace},
         "spec": {
             "suspend": False,

@@ -1,25 +1,28 @@
 """Secrets from the stack's Pulumi config, substituted into rendered objects as Pulumi secrets.
 
 Renderers are pure and never see a secret: they write ``secret_placeholder(name)`` where it goes.
-Here, and only here, the placeholder is replaced by the value, inside ``Output.secret`` so that
+Components, and only they, replace the placeholder by the value, inside ``Output.secret`` so that
 Pulumi encrypts it in state and masks it in previews and exports. Reviewer artifacts keep the
 placeholder. Metaflow itself writes the service auth key into definitions in plain text.
+
+The secrets are read once per stack (:func:`secret_inputs`, into the stack's options) and handed
+to each component that reveals them.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 import pulumi
 
 from flowstacks.model.deployment import secret_placeholder
 
 SECRET_NAMES = ("serviceAuthKey",)  # flowstacks:serviceAuthKey -> METAFLOW_SERVICE_HEADERS x-api-key
+Secrets = Mapping[str, pulumi.Output[str]]
 
 
-def secret_inputs() -> dict[str, pulumi.Output[str]]:
+def secret_inputs(config: pulumi.Config) -> dict[str, pulumi.Output[str]]:
     """The secrets this stack's config sets (``pulumi config set --secret flowstacks:<name>``)."""
-    config = pulumi.Config("flowstacks")
     found = {}
     for name in SECRET_NAMES:
         value = config.get_secret(name)
@@ -28,7 +31,8 @@ def secret_inputs() -> dict[str, pulumi.Output[str]]:
     return found
 
 
-def substitute(value: Any, secrets: dict[str, str]) -> Any:
+def substitute(value: Any, secrets: Mapping[str, str]) -> Any:
+    """``value`` with each secret's placeholder replaced by the secret (plain values)."""
     if isinstance(value, str):
         for name, secret in secrets.items():
             value = value.replace(secret_placeholder(name), secret)
@@ -50,10 +54,9 @@ def _mentions(value: Any, placeholders: list[str]) -> bool:
     return False
 
 
-def reveal(value: Any) -> Any:
+def reveal(value: Any, secrets: Secrets) -> Any:
     """``value`` with every secret placeholder replaced, as a secret Output; unchanged when it
     mentions no configured secret. ``value`` may be plain data or an Output."""
-    secrets = secret_inputs()
     if not secrets or (not isinstance(value, pulumi.Output)
                        and not _mentions(value, [secret_placeholder(n) for n in secrets])):
         return value

@@ -1,0 +1,55 @@
+"""What one stack's program needs, built once per stack and passed down to every backend and
+component: the project (its config executed once, its flows read once), the stack's context
+(names and token computed once), where artifacts go, the secrets and whether package files are
+written. Nothing below the program reads the Pulumi config or the disk's layout again."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pulumi
+
+from flowstacks.deploy.artifact_sink import ArtifactSink
+from flowstacks.deploy.secrets import Secrets, secret_inputs
+from flowstacks.load.project import ProjectDir
+from flowstacks.model.deployment import StackContext, secret_placeholder
+from flowstacks.render.serialize import metaflow_json
+
+CONFIG_NAMESPACE = "flowstacks"  # the Pulumi config keys flowstacks reads: flowstacks:<key>
+
+
+@dataclass(frozen=True)
+class StackOptions:
+    project: ProjectDir
+    context: StackContext
+    artifacts: ArtifactSink
+    secrets: Secrets
+    write_packages: bool = True  # False offline: the mock engine reads no package file
+
+    @property
+    def project_dir(self) -> Path:
+        return self.project.root
+
+
+def stack_options(project: ProjectDir | None = None, artifacts: ArtifactSink | None = None,
+                  offline: bool | None = None) -> StackOptions:
+    """The options of the stack Pulumi runs (``pulumi.get_stack()``), from its Pulumi config:
+    ``flowstacks:productionTokenIndex`` (the token in force), the secrets, and, when the caller
+    does not pass them (the real CLI), ``flowstacks:projectDir`` (default: the Pulumi project's
+    folder), ``flowstacks:orchestrator`` and ``flowstacks:offline``. ``flowstacks synth`` passes
+    its loaded project and its artifact folder; artifacts are kept in memory otherwise."""
+    config = pulumi.Config(CONFIG_NAMESPACE)
+    if project is None:
+        project = ProjectDir(Path(config.get("projectDir") or "."),
+                             config.get("orchestrator") or None)
+    if offline is None:
+        offline = bool(config.get_bool("offline"))
+    secrets = secret_inputs(config)
+    context = project.stack_context(pulumi.get_stack(), config.get_int("productionTokenIndex") or 0)
+    if "serviceAuthKey" in secrets:  # Metaflow's METAFLOW_SERVICE_AUTH_KEY, kept secret
+        context = context.model_copy(update={"service_headers": metaflow_json(
+            {"x-api-key": secret_placeholder("serviceAuthKey")})})
+    return StackOptions(project=project, context=context,
+                        artifacts=artifacts if artifacts is not None else ArtifactSink(),
+                        secrets=secrets, write_packages=not offline)
