@@ -53,7 +53,8 @@ def synth(
     project.default_flows  # noqa: B018 - read flows and config, before any output
     from flowstacks.load.platform import platform_warnings
 
-    for warning in platform_warnings(project.config, stacks, project.root):
+    platforms = {name: project.stack_platform(name)[1] for name in stacks}
+    for warning in platform_warnings(platforms):
         _err(f"warning: {warning}")  # also with --quiet: it is about the output, not progress
     if quiet:
         run_synth(project, stacks, out, orchestrator)

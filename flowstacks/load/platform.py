@@ -24,10 +24,11 @@ from flowstacks.model.platform_resolve import class_profile, resolve_platform
 from flowstacks.naming.stacks import parse_stack
 
 
-def metaflow_values(project_dir: Path, env: Mapping[str, str], profile: str | None
+def metaflow_values(flows_dir: Path, env: Mapping[str, str], profile: str | None
                     ) -> dict[str, tuple[Any, str]]:
-    """Every Metaflow key a stack may use, with where it was found (absent keys left out)."""
-    mfenv = read_metaflow_env(project_dir / "flowspecs", env, profile)
+    """Every Metaflow key a stack may use, with where it was found (absent keys left out);
+    ``.metaflow/config.json`` is looked for from the flows' folder up."""
+    mfenv = read_metaflow_env(flows_dir, env, profile)
     found = {}
     for key in METAFLOW_KEYS:
         hit = mfenv.lookup(key)
@@ -37,28 +38,27 @@ def metaflow_values(project_dir: Path, env: Mapping[str, str], profile: str | No
 
 
 def stack_platform(config: ProjectConfig, stack: str, project_dir: Path,
-                   env: Mapping[str, str] | None = None) -> tuple[ProjectConfig, ResolvedPlatform]:
+                   env: Mapping[str, str] | None = None, *, flows_dir: Path | None = None,
+                   config_file: str | None = None) -> tuple[ProjectConfig, ResolvedPlatform]:
     """``stack``'s effective config and resolved platform (:func:`resolve_platform`), with the
-    Metaflow config of this process (``env``: the environment to read instead of os.environ)."""
+    Metaflow config of this process (``env``: the environment to read instead of os.environ).
+    ``flows_dir``: where the flows run from (default ``<project_dir>/flowspecs``);
+    ``config_file``: the config's path, named in errors about its fields."""
     env = dict(os.environ if env is None else env)
     kind = parse_stack(stack).kind
     profile, source = class_profile(config, kind)
     if profile is None and env.get("METAFLOW_PROFILE"):
         profile, source = env["METAFLOW_PROFILE"], "METAFLOW_PROFILE (environment)"
-    values = metaflow_values(Path(project_dir), env, profile)
+    values = metaflow_values(flows_dir or Path(project_dir) / "flowspecs", env, profile)
     try:
         return resolve_platform(config, kind, values, profile, source)
     except FlowstacksError as exc:
         if exc.where and not exc.where.startswith("METAFLOW_"):  # a field of the config file
-            exc.where = f"flowspecs/{CONFIG_MODULE}: {exc.where}"
+            exc.where = f"{config_file or 'flowspecs/' + CONFIG_MODULE}: {exc.where}"
         raise
 
 
-def platform_warnings(config: ProjectConfig, stacks: list[str], project_dir: Path,
-                      env: Mapping[str, str] | None = None) -> list[str]:
-    """What ``flowstacks synth`` warns about for ``stacks`` (e.g. runs the Metaflow client
-    cannot see: no metadata service configured)."""
-    out: list[str] = []
-    for stack in stacks:
-        out += stack_platform(config, stack, project_dir, env)[1].warnings(stack)
-    return out
+def platform_warnings(platforms: Mapping[str, ResolvedPlatform]) -> list[str]:
+    """What ``flowstacks synth`` warns about for each stack -> its platform (e.g. runs the
+    Metaflow client cannot see: no metadata service configured)."""
+    return [w for stack, platform in platforms.items() for w in platform.warnings(stack)]

@@ -21,6 +21,7 @@ from flowstacks.errors import FlowstacksError, MetaflowRuleError
 from flowstacks.model.config import ORCHESTRATORS, ProjectConfig
 from flowstacks.model.deployment import FlowDeployment, StackContext
 from flowstacks.model.flow import Flow
+from flowstacks.model.platform import ResolvedPlatform
 from flowstacks.naming import NamingSettings, deploy_names, namespace_token
 from flowstacks.naming.limits import name_problems, orchestrator_names
 from flowstacks.naming.project import resolve_namespace
@@ -218,6 +219,13 @@ class ProjectDir:
             return base
         return flow_reader.load_flow(self.root / base.file, self.root, chosen)
 
+    def stack_platform(self, stack: str) -> tuple[ProjectConfig, ResolvedPlatform]:
+        """``stack``'s effective config (its namespace class's aws/kubernetes/airflow values) and
+        platform settings: the flowstacks config, then the Metaflow config in effect
+        (:mod:`flowstacks.load.platform`), each value with its source."""
+        return stack_platform(self.config, stack, self.root, self.environ,
+                              flows_dir=self.flows_dir, config_file=self.config_file)
+
     def stack_context(self, stack: str, token_index: int = 0) -> StackContext:
         """Everything ``stack`` deploys, with Metaflow's names for each flow.
 
@@ -232,7 +240,7 @@ class ProjectDir:
                 f"stack '{stack}' is not in the branch matrix (stacks: {listed})",
                 where=f"{self.config_file}: stacks", hint=f"add StackSpec(name='{stack}') to the config")
         # this namespace class's platform settings, the Metaflow config filling the gaps
-        config, platform = stack_platform(config, stack, self.root, self.environ)
+        config, platform = self.stack_platform(stack)
         project = self.project_name
         owner = ns.user if ns.kind == "user" else config.owner
         settings = NamingSettings(config.aws.state_machine_prefix, token_index)

@@ -313,7 +313,6 @@ def synth_stack(project: "ProjectDir | Path", stack: str, orchestrator: str | No
     loaded project, passed on to the program (its config and flows are not read again), or its
     folder (then loaded with ``orchestrator`` as its override)."""
     from flowstacks.deploy.program import main
-    from flowstacks.load.platform import stack_platform
     from flowstacks.load.project import ProjectDir
 
     if not isinstance(project, ProjectDir):
@@ -321,7 +320,7 @@ def synth_stack(project: "ProjectDir | Path", stack: str, orchestrator: str | No
     elif orchestrator and orchestrator != project.orchestrator_override:
         raise ValueError(f"{project} has no orchestrator override {orchestrator!r}")
     # the mock provider needs this stack's region and account (a namespace class may have its own)
-    aws = stack_platform(project.config, stack, project.root, project.environ)[0].aws
+    aws = project.stack_platform(stack)[0].aws
     config = stack_config(project.root, stack)
     sink = ArtifactSink(artifact_dir)
     artifacts, monitor = run_program(

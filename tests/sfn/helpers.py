@@ -6,6 +6,7 @@ import json
 from typing import Any, Iterator
 
 from flowstacks.model.deployment import StackContext
+from flowstacks.model.platform import ResolvedPlatform
 from flowstacks.render.serialize import compact_json
 from flowstacks.render.sfn import SfnInputs, render_state_machine, resolve_references_json
 
@@ -25,9 +26,10 @@ ORACLE_USER = "alice"
 
 
 def oracle_context(ctx: StackContext, s3_endpoint: str | None = None) -> StackContext:
-    """``ctx`` with the oracle's deployment settings and owner (USER=alice deploys)."""
+    """``ctx`` with the oracle's deployment settings and owner (USER=alice deploys); like the
+    oracle's fake deployment, no metadata service, secrets backend or encryption setting."""
     aws = ctx.config.aws.model_copy(update={**ORACLE_AWS, "s3_endpoint_url": s3_endpoint})
-    return ctx.model_copy(update={"owner": ORACLE_USER,
+    return ctx.model_copy(update={"owner": ORACLE_USER, "platform": ResolvedPlatform(),
                                   "config": ctx.config.model_copy(update={"aws": aws})})
 
 

@@ -95,7 +95,9 @@ def test_top_level_flags_per_namespace(contexts):
     assert "' --production --quiet " in flags["prod"]
     assert "' --branch feature_x --quiet " in flags["test"]
     assert "--production" not in flags["user"] and "--branch" not in flags["user"]
-    assert "' --quiet --metadata=local" in flags["user"]
+    # the example project configures a metadata service (flowspecs/flowstacks_config.py)
+    assert all("--metadata=service" in f and "--metadata=local" not in f for f in flags.values())
+    assert "' --quiet --metadata=service" in flags["user"]
 
 
 def test_metaflow_parameters_and_env(contexts):
