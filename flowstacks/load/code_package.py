@@ -11,7 +11,7 @@ Shared by every backend. Metaflow 2.19.39 (``metaflow/package``, ``packaging_sys
   [value, plain]}}``: the Config values that ``kv.<name>`` in ``METAFLOW_FLOW_CONFIG_VALUE``
   points at), ``.mf_meta/DIST_INFO`` and the ``.mf_install`` marker.
 
-:func:`build_code_package` and :func:`package_members` are pure (file contents are passed in);
+:func:`build_code_package` is pure (file contents are passed in);
 :func:`collect_flow_files` and :func:`collect_metaflow_files` are the only functions here that
 read the disk, and only components call them.
 """
@@ -100,17 +100,6 @@ def environment_info(owner: str, script: str, metaflow_version: str, python_vers
         "script": script,
         "ext_info": [{}, {}],  # extension_support.dump_module_info() without extensions
     }
-
-
-def package_members(flow_files: dict[str, bytes], metaflow_files: dict[str, bytes],
-                    info: dict[str, Any], configs: dict[str, tuple[Any, bool]]
-                    ) -> dict[str, bytes]:
-    """Archive path -> content, in Metaflow's layout (see the module docstring).
-
-    ``flow_files`` are relative to the flow's folder; ``metaflow_files`` relative to the folder
-    that holds the ``metaflow`` package (``metaflow/__init__.py``...); ``configs`` maps each
-    Config name to ``(value, plain)``."""
-    return {**flow_files, **metaflow_members(metaflow_files), **meta_members(info, configs)}
 
 
 @dataclass(frozen=True)
