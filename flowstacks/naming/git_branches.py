@@ -21,14 +21,14 @@ from flowstacks.errors import FlowstacksError
 # cut at 60 characters, Pulumi stack names at 100; 40 keeps test.<b> names readable and far from both.
 GIT_BRANCH_MAX = 40
 GIT_BRANCH_HASH_LEN = 6  # hex characters of sha1(git branch) that keep two mapped names apart
-_KEPT = re.compile(r"^[a-z0-9_]+$")
+_KEPT = re.compile(r"[a-z0-9_]+")  # fullmatch: `$` would let a trailing newline through
 _OTHER = re.compile(r"[^a-z0-9_]+")
 
 
 def metaflow_branch_for_git(git_branch: str) -> str:
     """The Metaflow branch (``[a-z0-9_]``, at most :data:`GIT_BRANCH_MAX` characters) of a git branch."""
     name = git_branch.removeprefix("refs/heads/")
-    if len(name) <= GIT_BRANCH_MAX and _KEPT.match(name):
+    if len(name) <= GIT_BRANCH_MAX and _KEPT.fullmatch(name):
         return name
     digest = hashlib.sha1(name.encode("utf-8")).hexdigest()[:GIT_BRANCH_HASH_LEN]
     base = _OTHER.sub("_", name.lower()).strip("_")[:GIT_BRANCH_MAX - GIT_BRANCH_HASH_LEN - 1].rstrip("_")

@@ -26,6 +26,7 @@ from tests.adopt.repos import example_copy, flowstacks, pipelines_repo
     ("dependabot/pip/requests-2.32.0", "test.dependabot_pip_requests_2_32_0_" + metaflow_branch_for_git(
         "dependabot/pip/requests-2.32.0")[-6:]),
     ("日本", "test.branch_" + metaflow_branch_for_git("日本")[-6:]),
+    ("0\n", "test.0_" + metaflow_branch_for_git("0\n")[-6:]),  # found by hypothesis: `$` matches before \n
 ])
 def test_git_branch_mapping(git_branch, stack):
     assert stack_for_git_branch(git_branch) == stack

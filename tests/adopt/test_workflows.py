@@ -150,7 +150,9 @@ def test_pull_request_workflow_on_the_example_project(example, tmp_path):
     assert [s.job for s in run.run_steps() if s.name.startswith("Synthesize")] == ["review[test.feature_x]"]
     review = run.summaries["review[test.feature_x]"]  # what merging changes in the stack
     assert review.startswith("### flowstacks: deploying `test.feature_x`")
-    assert "| ScoringFlow | 0 | 1 | 1 | 0 | Config values differ |" in review
+    rows = [line for line in review.splitlines() if line.startswith("| ") and not line.startswith("| flow")]
+    assert len(rows) == 1, rows  # only the flow that reads the changed Config file
+    assert rows[0].startswith("| ScoringFlow |") and rows[0].endswith("| Config values differ |")
     comment = run.summaries["comment"]  # the sticky comment's text: flowstacks diff prod test.feature_x
     assert comment.startswith("### flowstacks: `test.feature_x` vs `prod`")
     assert "orchestrator changes: step-functions -> argo" in comment
