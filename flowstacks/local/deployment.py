@@ -193,7 +193,9 @@ def write_packages(project_dir: Path, deployment: Deployment, orchestrator: str 
     except ImportError as exc:  # the program moved: say so rather than run without packages
         raise FlowstacksError(f"cannot run the stack's program to write code packages: {exc}",
                               where="flowstacks run-local") from None
-    config = stack_config(Path(project_dir), deployment.stack, orchestrator)
+    config = stack_config(Path(project_dir), deployment.stack)
+    if orchestrator:
+        config["flowstacks:orchestrator"] = orchestrator
     config = {k: ("false" if k.endswith(":offline") else v) for k, v in config.items()}
     region, account = deployment.region_account
     run_program(deployment.stack, main, region, account, config)

@@ -16,11 +16,13 @@ from tests.conftest import REPO
 ALL = ("step-functions", "argo", "airflow")
 # (case, config edit, stack-file token index, orchestrators the setting applies to)
 CASES = [
-    ("state-machine-prefix", ('aws=Aws(', 'aws=Aws(state_machine_prefix="Team", '), 0,
+    ("state-machine-prefix", ('    kubernetes=Kubernetes(',
+                              '    aws=Aws(state_machine_prefix="Team"),\n    kubernetes=Kubernetes('), 0,
      ("step-functions",)),
     # long enough that names are hashed and the 60-character cut falls inside the branch
     ("long-state-machine-prefix",
-     ('aws=Aws(', 'aws=Aws(state_machine_prefix="team_platform_shared_prefix_v2", '), 0,
+     ('    kubernetes=Kubernetes(', '    aws=Aws(state_machine_prefix="team_platform_shared_prefix_v2"),\n'
+      '    kubernetes=Kubernetes('), 0,
      ("step-functions",)),
     ("production-token-index", None, 2, ALL),
     ("service-account", ('kubernetes=Kubernetes(', 'kubernetes=Kubernetes(service_account="team-tasks", '),
@@ -43,7 +45,7 @@ def project_with(tmp_path: Path, edit: tuple[str, str] | None, token_index: int)
     if edit:
         assert text.count(edit[0]) == 1, edit
         text = text.replace(*edit).replace("from flowstacks.model.config import (",
-                                           "from flowstacks.model.config import (Airflow, ")
+                                           "from flowstacks.model.config import (Airflow, Aws, ")
         config.write_text(text)
     if token_index:
         for stack in ("prod", "prod.staging", "test.feature_x"):

@@ -23,7 +23,9 @@ def test_policy_pack_reports_no_mandatory_violation(kind, manifests):
 def test_prod_resources_are_protected_and_tagged(manifests, contexts):
     for kind in ("prod", "test"):
         for r in manifests[kind]["resources"]:
-            assert r["protect"] is (kind == "prod"), (kind, r["type"], r["name"])
+            # code packages are retained (kept in S3 when they leave the stack), never protected
+            expected = kind == "prod" and not r.get("retainOnDelete")
+            assert r["protect"] is expected, (kind, r["type"], r["name"])
             if "tags" in r["inputs"]:
                 assert r["inputs"]["tags"] == contexts[kind].tags, (r["type"], r["name"])
     tagged = [r for r in manifests["prod"]["resources"] if r["type"] in (
