@@ -21,10 +21,6 @@ pytest.importorskip("metaflow_local_service")
 from tests.conftest import REPO  # noqa: E402
 
 PROD_FLOWS = ("FeaturesFlow", "ProjectFlow", "PublishFlow", "RefreshFlow", "ScoringFlow", "TrainFlow")
-DEFECT_METADATA_LOCAL = (
-    "defect: the deployed task command runs with --metadata=local and METAFLOW_DEFAULT_METADATA=local "
-    "(render/sfn.py), so no run is registered with the metadata service and the Metaflow client "
-    "cannot find it")
 DEFECT_NO_TRIGGER = (
     "defect: @trigger_on_finish on Step Functions passes nothing of the triggering run to the "
     "execution (the EventBridge target's Input is the constant {\"Parameters\":\"{}\"}), so "
@@ -129,7 +125,6 @@ def test_test_stack_artifacts_are_not_where_prod_reads(session):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=DEFECT_METADATA_LOCAL)
 def test_client_finds_every_run_in_its_stacks_namespace(session):
     for ex in session.executions:
         client = session.checks[ex.pathspec]["client"]
@@ -138,7 +133,6 @@ def test_client_finds_every_run_in_its_stacks_namespace(session):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=DEFECT_METADATA_LOCAL)
 def test_prod_namespace_latest_run_is_prods_not_the_test_stacks(session):
     prod, test = _one(session, "ScoringFlow"), _one(session, "ScoringFlow", "test.feature_x")
     assert session.checks[prod.pathspec]["client"]["latest_run"] == prod.pathspec
@@ -163,11 +157,11 @@ def test_output_shows_tasks_pathspecs_client_snippets_and_the_failing_steps_log(
 
 
 @pytest.mark.slow
-def test_each_task_ran_in_a_fresh_folder_and_kept_its_metadata_there(session):
-    """Evidence for the metadata defect: with --metadata=local each task writes its run's
-    metadata under its own container folder, which Batch discards with the container."""
+def test_each_task_ran_in_a_fresh_folder_and_reported_to_the_service(session):
+    """Each task ran in its own container folder and, with --metadata=service (the platform's
+    metadata service), wrote no run metadata there: Batch would discard it with the container."""
     train = _one(session, "TrainFlow")
     end = train.task_of("end")
     folders = list((session.work / "containers").glob(f"SFN-TrainFlow--end---{end.job_id[:30]}*"))
     assert len(folders) == 1
-    assert (folders[0] / "metaflow" / ".metaflow" / "TrainFlow" / train.run_id / "end" / end.job_id).is_dir()
+    assert not (folders[0] / "metaflow" / ".metaflow" / "TrainFlow" / train.run_id).exists()
