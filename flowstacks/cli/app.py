@@ -275,8 +275,10 @@ def names(ctx: typer.Context) -> None:
 
 
 from flowstacks.cli import adopt as _adopt  # noqa: E402 - adoption commands live in their own module
+from flowstacks.cli.doctor import doctor as _doctor  # noqa: E402
 
 app.command("init")(_adopt.init)
+app.command("doctor")(_doctor)
 app.command("ls")(_adopt.ls)
 stack_app.command("for-git-branch")(_adopt.for_git_branch)
 

@@ -1,0 +1,1 @@
+"""flowstacks doctor: what a stack needs that it does not create."""
