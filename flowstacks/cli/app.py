@@ -42,18 +42,26 @@ def synth(
     from flowstacks.load.project import ProjectDir
     from flowstacks.synth.engine import synth as run_synth
 
+    from flowstacks.deploy.platform_stack import PLATFORM_STACK, plan_platform
+
     project = ProjectDir(project_dir, orchestrator)  # config and flows read once, for all stacks
     stacks = list(stack or [])
     if all_stacks:
         stacks += [s for s in project.stacks() if s not in stacks]
+        if project.config.platform_stack and PLATFORM_STACK not in stacks:
+            stacks.append(PLATFORM_STACK)
     if not stacks:
         raise FlowstacksError("name at least one --stack, or --all", where="flowstacks synth")
-    for name in stacks:
-        project.namespace(name)  # a bad stack name fails before any output
+    for name in stacks:  # a bad stack name fails before any output
+        if name == PLATFORM_STACK:
+            plan_platform(project)
+        else:
+            project.namespace(name)
     project.default_flows  # noqa: B018 - read flows and config, before any output
     from flowstacks.load.platform import platform_warnings
 
-    platforms = {name: project.stack_platform(name)[1] for name in stacks}
+    platforms = {name: project.stack_platform(name)[1] for name in stacks
+                 if name != PLATFORM_STACK}
     for warning in platform_warnings(platforms):
         _err(f"warning: {warning}")  # also with --quiet: it is about the output, not progress
     if quiet:
@@ -214,13 +222,20 @@ def stack_init(
         _err(f"next: pulumi stack init {quoted} && pulumi preview -s {quoted}")
 
 
+def _matrix(project: Any) -> list[str]:
+    """The stacks that get a stack file: the matrix, and the platform stack when enabled."""
+    from flowstacks.naming.stacks import PLATFORM_STACK
+
+    return project.stacks() + ([PLATFORM_STACK] if project.config.platform_stack else [])
+
+
 @stacks_app.command("sync")
 def stacks_sync(project_dir: ProjectDirOpt = Path(".")) -> None:
     """Write stacks/Pulumi.<stack>.yaml for every namespace of the matrix; report stale ones."""
     from flowstacks.load.project import ProjectDir
     from flowstacks.load.stackfiles import sync
 
-    report = sync(project_dir, ProjectDir(project_dir).stacks())
+    report = sync(project_dir, _matrix(ProjectDir(project_dir)))
     for stack in report.written:
         typer.echo(f"wrote stacks/Pulumi.{stack}.yaml")
     for stack in report.unchanged:
@@ -236,7 +251,7 @@ def stacks_check(project_dir: ProjectDirOpt = Path(".")) -> None:
     from flowstacks.load.project import ProjectDir
     from flowstacks.load.stackfiles import check
 
-    problems = check(project_dir, ProjectDir(project_dir).stacks())
+    problems = check(project_dir, _matrix(ProjectDir(project_dir)))
     for problem in problems:
         _err(problem)
     if problems:

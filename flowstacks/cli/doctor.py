@@ -3,7 +3,6 @@ setting came from (registered on the app in :mod:`flowstacks.cli.app`)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -23,8 +22,10 @@ def doctor(
 ) -> None:
     """List what must already exist for STACK (bucket, table and its schema, job queue, secrets,
     cluster namespace, Argo and Argo Events objects, Airflow connection), derived from what the
-    stack deploys, and every platform setting with the place its value came from."""
-    from flowstacks.doctor.prereqs import prerequisites, settings
+    stack deploys, and every platform setting with the place its value came from. Exit 1 when a
+    setting would keep the deployment from working, or (--live) a prerequisite is missing."""
+    from flowstacks.doctor.prereqs import prerequisites, problems, settings
+    from flowstacks.render.serialize import canonical_json
     from flowstacks.load.project import ProjectDir
     from flowstacks.load.stackfiles import token_index
     from flowstacks.synth.engine import synth_stack
@@ -33,16 +34,20 @@ def doctor(
     ctx = project.stack_context(stack, token_index(project_dir, stack))
     items = prerequisites(ctx, synth_stack(project, stack).manifest())
     rows = settings(ctx)
+    found = problems(ctx)
     findings = None
     if live:
         from flowstacks.doctor.live import check_all
 
         findings = check_all(items, ctx.config.aws.region)
     if as_json:
-        typer.echo(json.dumps(_as_json(stack, ctx.orchestrator, rows, items, findings), indent=2))
+        report = _as_json(stack, ctx.orchestrator, rows, items, findings)
+        typer.echo(canonical_json({**report, "problems": found}), nl=False)
     else:
         _print(stack, ctx.orchestrator, rows, items, findings)
-    if findings is not None and any(f.status in ("missing", "wrong") for f in findings):
+        for problem in found:
+            typer.echo(f"problem: {problem}", err=True)
+    if found or (findings is not None and any(f.status in ("missing", "wrong") for f in findings)):
         raise typer.Exit(1)
 
 

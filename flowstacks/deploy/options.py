@@ -32,6 +32,13 @@ class StackOptions:
         return self.project.root
 
 
+def default_project() -> ProjectDir:
+    """The project the real CLI runs: ``flowstacks:projectDir`` (default: the Pulumi project's
+    folder) with ``flowstacks:orchestrator`` as its override."""
+    config = pulumi.Config(CONFIG_NAMESPACE)
+    return ProjectDir(Path(config.get("projectDir") or "."), config.get("orchestrator") or None)
+
+
 def stack_options(project: ProjectDir | None = None, artifacts: ArtifactSink | None = None,
                   offline: bool | None = None) -> StackOptions:
     """The options of the stack Pulumi runs (``pulumi.get_stack()``), from its Pulumi config:
@@ -41,8 +48,7 @@ def stack_options(project: ProjectDir | None = None, artifacts: ArtifactSink | N
     its loaded project and its artifact folder; artifacts are kept in memory otherwise."""
     config = pulumi.Config(CONFIG_NAMESPACE)
     if project is None:
-        project = ProjectDir(Path(config.get("projectDir") or "."),
-                             config.get("orchestrator") or None)
+        project = default_project()
     if offline is None:
         offline = bool(config.get_bool("offline"))
     secrets = secret_inputs(config)

@@ -13,6 +13,7 @@ from flowstacks.deploy.backends import BackendResult, add_role, backend
 from flowstacks.deploy.components import protected_resources
 from flowstacks.deploy.components.role import DEPLOYER_ROLE, NamespaceRole, RoleArgs
 from flowstacks.deploy.options import StackOptions, stack_options
+from flowstacks.deploy.platform_stack import PLATFORM_STACK, plan_platform
 from flowstacks.iam.deployer import deployer_role
 from flowstacks.load.project import ProjectDir
 from flowstacks.model.deployment import StackContext
@@ -64,4 +65,19 @@ def main(project: ProjectDir | None = None, artifacts: ArtifactSink | None = Non
     """The program, under the Pulumi CLI (``pulumi.run``, no arguments: everything from the
     stack and its Pulumi config) and under ``flowstacks synth`` (its loaded project, its
     artifact folder, offline). Asynchronous: flows are registered a batch at a time."""
+    if pulumi.get_stack() == PLATFORM_STACK:
+        return deploy_platform(project)
     return deploy(stack_options(project, artifacts, offline))
+
+
+async def deploy_platform(project: ProjectDir | None) -> list[Artifact]:
+    """The opt-in ``platform`` stack (:mod:`flowstacks.deploy.platform_stack`)."""
+    from flowstacks.deploy.components.platform import PlatformObjects
+    from flowstacks.deploy.options import default_project
+
+    plan = plan_platform(project or default_project())
+    PlatformObjects("platform", plan)
+    pulumi.export("project", (project or default_project()).project_name)
+    pulumi.export("platform", {"tables": list(plan.tables), "namespaces": list(plan.namespaces),
+                               "elsewhere": list(plan.elsewhere)})
+    return []

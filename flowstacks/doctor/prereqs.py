@@ -248,6 +248,18 @@ def _from_platform(ctx: StackContext, out: _Collector) -> None:
                 _src(ctx, "airflow.kubernetes_conn_id"))
 
 
+def problems(ctx: StackContext) -> list[str]:
+    """What in the stack's settings would keep its deployment from working, found offline."""
+    from flowstacks.deploy.platform_stack import webhook_mismatch
+
+    out = []
+    if ctx.orchestrator == "argo":  # every Argo run publishes its end event to the webhook
+        mismatch = webhook_mismatch(ctx.config.kubernetes)
+        if mismatch:
+            out.append(f"kubernetes.argo_events_webhook_url: {mismatch}")
+    return out
+
+
 def prerequisites(ctx: StackContext, manifest: Mapping[str, Any]) -> list[Prerequisite]:
     """What must exist before ``pulumi up -s <stack>`` and the stack's first run."""
     out = _Collector()

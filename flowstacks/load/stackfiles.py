@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from flowstacks.errors import FlowstacksError
-from flowstacks.naming.stacks import parse_stack
+from flowstacks.naming.stacks import PLATFORM_STACK, parse_stack
 
 STACKS_DIR = "stacks"
 OWNED_PREFIX = "flowstacks:"
@@ -157,7 +157,7 @@ def check(project_dir: Path, matrix: list[str]) -> list[str]:
         else:
             problems += owned_problems(project_dir, stack)
     for stack in existing_stacks(project_dir):
-        if stack not in matrix and parse_stack(stack).kind != "user":
+        if stack not in matrix and (stack == PLATFORM_STACK or parse_stack(stack).kind != "user"):
             problems.append(f"{stack_file(project_dir, stack)}: stale, '{stack}' is no longer in the "
                             f"matrix; destroy it with `pulumi destroy -s {stack} && pulumi stack rm {stack}`"
                             " then delete the file")
@@ -176,7 +176,7 @@ def sync(project_dir: Path, matrix: list[str]) -> SyncReport:
             edit_stack_file(project_dir, stack, {})
             report.written.append(stack)
     report.stale = [s for s in existing_stacks(project_dir)
-                    if s not in matrix and parse_stack(s).kind != "user"]
+                    if s not in matrix and (s == PLATFORM_STACK or parse_stack(s).kind != "user")]
     return report
 
 

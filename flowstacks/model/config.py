@@ -212,6 +212,9 @@ class ProjectConfig(Model):
     platform_overrides: dict[NamespaceClass, Platform] = Field(
         default_factory=dict,
         description="per namespace class (prod, test, user): what differs from platform")
+    platform_stack: bool = Field(
+        False, description="the opt-in 'platform' stack: creates the shared DynamoDB table, "
+        "Kubernetes namespaces and Argo Events bus and webhook source the namespaces use")
 
     @field_validator("project")
     @classmethod

@@ -18,6 +18,8 @@ from flowstacks.naming.project import validate_branch_name
 
 NamespaceKind = Literal["user", "test", "prod"]
 
+# the opt-in stack of shared platform objects (flowstacks/deploy/platform_stack.py): not a namespace
+PLATFORM_STACK = "platform"
 STACK_FORMS = "prod, prod.<branch>, test.<branch> or user.<name> (<branch>: [a-z0-9_], at most 128 characters)"
 
 

@@ -320,7 +320,9 @@ def synth_stack(project: "ProjectDir | Path", stack: str, orchestrator: str | No
     elif orchestrator and orchestrator != project.orchestrator_override:
         raise ValueError(f"{project} has no orchestrator override {orchestrator!r}")
     # the mock provider needs this stack's region and account (a namespace class may have its own)
-    aws = project.stack_platform(stack)[0].aws
+    from flowstacks.deploy.platform_stack import PLATFORM_STACK
+
+    aws = project.stack_platform("prod" if stack == PLATFORM_STACK else stack)[0].aws
     config = stack_config(project.root, stack)
     sink = ArtifactSink(artifact_dir)
     artifacts, monitor = run_program(
