@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
+from flowstacks.errors import Problems
 from flowstacks.deploy.backends import (
     BackendResult, FlowBatches, FlowRender, add_role, flow_renders,
 )
@@ -39,10 +40,13 @@ async def deploy_stack(options: StackOptions) -> BackendResult:
     airflow = ctx.config.airflow
     # Render everything first: a flow Airflow cannot take stops the stack before any resource.
     rendered: deque = deque()
+    problems = Problems()  # every flow's problems, reported together
     for flow in flow_renders(options, service_account_name(ctx)):
-        artifact = dag_artifact(ctx, flow.deployment, flow.package.url, flow.package.sha)
-        options.artifacts.append(artifact)  # written out now; the source is kept for the upload
-        rendered.append(RenderedDag(flow, artifact.content))
+        with problems.collect():
+            artifact = dag_artifact(ctx, flow.deployment, flow.package.url, flow.package.sha)
+            options.artifacts.append(artifact)  # written out now; the source is kept for the upload
+            rendered.append(RenderedDag(flow, artifact.content))
+    problems.raise_all()
     role = task_role(ctx)
     protected = protected_resources(ctx.protect)
     AirflowTaskIdentity(f"{ctx.stack}-airflow-tasks", TaskIdentityArgs(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flowstacks.errors import Problems
 from flowstacks.deploy.backends import (
     BackendResult, FlowBatches, FlowRender, add_role, flow_renders,
 )
@@ -58,10 +59,13 @@ async def deploy_stack(options: StackOptions) -> BackendResult:
     ctx = options.context
     result = BackendResult()
     machines = []
+    problems = Problems()  # every flow's problems, reported together
     for flow in flow_renders(options, task_role_arn(ctx)):  # all rendering first
-        machine, artifact = render(flow)
-        options.artifacts.append(artifact)
-        machines.append(machine)
+        with problems.collect():
+            machine, artifact = render(flow)
+            options.artifacts.append(artifact)
+            machines.append(machine)
+    problems.raise_all()
     started = [m.state_machine_name for m in machines if m.rules]
     roles = sfn_roles(ctx, [m.needs for m in machines], started)
 

@@ -14,7 +14,7 @@ from flowstacks.errors import MetaflowRuleError
 from flowstacks.model.deployment import FlowDeployment, StackContext
 from flowstacks.naming.deployers import b32sha1, eventbridge_rule_name, sfn_state_machine_name
 from flowstacks.naming.events import resolve_upstream
-from flowstacks.render.sfn.checks import check_flow, where
+from flowstacks.render.sfn.checks import check_flow, schedule_expression, where
 from flowstacks.render.sfn.context import partition
 
 EXECUTION_STATUS_CHANGE = "Step Functions Execution Status Change"
@@ -40,7 +40,7 @@ def event_rules(ctx: StackContext, dep: FlowDeployment) -> list[EventRuleSpec]:
     flow, aws = dep.flow, ctx.config.aws
     rules: list[EventRuleSpec] = []
     check_flow(flow)
-    expression = flow.schedule.aws_expression if flow.schedule else None
+    expression = schedule_expression(flow)
     if expression:
         rules.append(EventRuleSpec(
             name=dep.eventbridge_rule_name,

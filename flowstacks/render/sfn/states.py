@@ -160,7 +160,7 @@ class _Renderer:
         total_retries = user_retries + (CATCH_FALLBACK_RETRIES if step.decorator("catch") else 0)
         run_time_limit = step.timeout_seconds or DEFAULT_RUNTIME_LIMIT
         check_run_time_limit(fc.flow, step, run_time_limit)
-        jobdef = job_definition(fc, batch)
+        jobdef = job_definition(fc, batch, step)
         self.job_definitions[jobdef.name] = jobdef
         self.queues.add(batch["queue"])
         environment = container_environment(fc, step, env, batch)
