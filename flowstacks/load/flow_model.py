@@ -109,8 +109,9 @@ def _included(cls: type, rel: str, param: Any) -> tuple[Any, bool]:
             "supported. Contact the Metaflow team if you need this supported",
             where=f"{rel} ({cls.__name__}), parameter {param.name}")
     try:
-        return read_included(full, _project_dir(cls, rel), bool(param.type._is_text),
-                             str(param.type._encoding)), False
+        ptype = param.kwargs.get("type")  # FilePathClass(is_text, encoding)
+        return read_included(full, _project_dir(cls, rel), bool(getattr(ptype, "_is_text", True)),
+                             str(getattr(ptype, "_encoding", "utf-8"))), False
     except OSError:
         raise FlowstacksError(f"IncludeFile: could not open file '{path}' for reading",
                               where=f"{rel} ({cls.__name__}), parameter {param.name}",
@@ -198,7 +199,9 @@ def check_environment_decorators(cls: type, rel: str, steps: list[Step],
     problems = Problems()
     for name in ENV_DECORATORS:
         if f"{name}_base" in decos:
-            problems.add(MetaflowRuleError(environment_message(f"{name}_base"),
+            # @X_base attaches @X to every step (flow_init), whose step_init then fails: Metaflow
+            # names the step decorator
+            problems.add(MetaflowRuleError(environment_message(name),
                                            headline="Incompatible environment",
                                            where=f"{rel} ({cls.__name__})", hint=ENV_HINT))
     for step in steps:

@@ -15,6 +15,7 @@ from flowstacks.deploy.backends import (
 )
 from flowstacks.deploy.components import protected_resources
 from flowstacks.deploy.components.code_package import package_object
+from flowstacks.deploy.components.include_file import included_file_objects
 from flowstacks.deploy.components.role import NamespaceRole, RoleArgs
 from flowstacks.deploy.components.sfn_batch import JobDefinitions, JobDefinitionsArgs
 from flowstacks.deploy.components.sfn_flow import StepFunctionsFlow, StepFunctionsFlowArgs
@@ -84,6 +85,9 @@ async def deploy_stack(options: StackOptions) -> BackendResult:
         name, package = machine.render.name, machine.render.package
         code = package_object(f"{name}-code-package", package, package_file(
             package, options.project_dir, options.write_packages), ctx.tags, protected)
+        included = included_file_objects(name, machine.render.deployment.flow,
+                                         ctx.config.aws.datastore_root, options.project_dir,
+                                         ctx.tags, protected)
         flow = StepFunctionsFlow(name, StepFunctionsFlowArgs(
             state_machine_name=machine.state_machine_name,
             definition_json=machine.definition_json,
@@ -93,7 +97,7 @@ async def deploy_stack(options: StackOptions) -> BackendResult:
             secrets=options.secrets), protected)
         machine.definition_json = ""  # created: the text need not stay in memory
         result.objects[name] = flow.arn
-        await batches.add(code, flow)
+        await batches.add(code, *included, flow)
     for document in roles.all():
         add_role(options, result, document)
     return result
