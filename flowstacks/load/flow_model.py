@@ -8,6 +8,7 @@ imports this module (for ``@project``) and must start without pydantic.
 from __future__ import annotations
 
 import inspect
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Mapping, NamedTuple
 
 from flowstacks.errors import FlowstacksError
@@ -81,7 +82,45 @@ def lint_graph(graph: Any, cls: type) -> None:
                               where=inspect.getfile(cls)) from None
 
 
-def _parameters(cls: type) -> list[Parameter]:
+def _project_dir(cls: type, rel: str) -> Path:
+    """The project folder: the flow file's path less its project-relative part."""
+    path = Path(inspect.getfile(cls)).resolve()
+    depth = len(PurePosixPath(rel).parts)
+    return path.parents[depth - 1] if not Path(rel).is_absolute() and depth else path.parent
+
+
+def _included(cls: type, rel: str, param: Any) -> tuple[Any, bool]:
+    """An IncludeFile's default file (None without one) and whether its default is computed at
+    deploy time (a callable: refused by the backends, which run no flow code)."""
+    from flowstacks.load.include_files import read_included
+
+    default = param.kwargs.get("default")
+    if default is None:
+        return None, False
+    path = getattr(default, "print_representation", default)
+    if not isinstance(path, str):
+        return None, True
+    flow_file = Path(inspect.getfile(cls))
+    full = (flow_file.parent / Path(path).expanduser())
+    if "://" in path:
+        # FilePathClass.convert, scenario B.1
+        raise FlowstacksError(
+            "IncludeFile using a direct reference to a file in cloud storage is no longer "
+            "supported. Contact the Metaflow team if you need this supported",
+            where=f"{rel} ({cls.__name__}), parameter {param.name}")
+    try:
+        ptype = param.kwargs.get("type")  # FilePathClass(is_text, encoding)
+        return read_included(full, _project_dir(cls, rel), bool(getattr(ptype, "_is_text", True)),
+                             str(getattr(ptype, "_encoding", "utf-8"))), False
+    except OSError:
+        raise FlowstacksError(f"IncludeFile: could not open file '{path}' for reading",
+                              where=f"{rel} ({cls.__name__}), parameter {param.name}",
+                              hint=f"the path is read relative to the flow's folder "
+                                   f"({PurePosixPath(rel).parent})") from None
+
+
+def _parameters(cls: type, rel: str) -> list[Parameter]:
+    from metaflow.includefile import IncludeFile
     from metaflow.parameters import DeployTimeField
 
     from flowstacks.model.flow import Parameter
@@ -93,6 +132,14 @@ def _parameters(cls: type) -> list[Parameter]:
         kwargs = param.kwargs
         default = kwargs.get("default")
         deploy_time = callable(default) or isinstance(default, DeployTimeField)
+        included = None
+        if isinstance(param, IncludeFile):
+            included, deploy_time = _included(cls, rel, param)
+            out.append(Parameter(
+                name=param.name, type="str", default=None, has_default=included is not None
+                or deploy_time, required=bool(kwargs.get("required")), help=kwargs.get("help"),
+                deploy_time_default=deploy_time, include_file=included))
+            continue
         ptype = kwargs.get("type", str)
         type_name = getattr(ptype, "__name__", None) or type(ptype).__name__
         out.append(Parameter(
@@ -128,12 +175,53 @@ def project_decorator(decos: Mapping[str, list[Any]]) -> tuple[str | None, dict[
     return deco.attributes.get("name"), jsonable(given)
 
 
+# conda_decorator.py / pypi_decorator.py (step_init and flow_init): the environments these
+# decorators need; flowstacks renders tasks with --environment=local, Metaflow's default.
+VIRTUAL_ENVS = ("conda", "pypi", "fast-bakery")
+ENV_DECORATORS = ("conda", "pypi")
+ENV_HINT = ("flowstacks deploys with --environment=local (no per-step environment bootstrap): "
+            "install the packages in the task image (the config's compute image, "
+            "@batch(image=...) or @kubernetes(image=...)) and remove the decorator")
+
+
+def environment_message(decorator: str) -> str:
+    """Metaflow's ``InvalidEnvironmentException`` text without ``--environment=conda|pypi``."""
+    return "@%s decorator requires %s" % (
+        decorator, " or ".join("--environment=%s" % env for env in VIRTUAL_ENVS))
+
+
+def check_environment_decorators(cls: type, rel: str, steps: list[Step],
+                                 decos: Mapping[str, list[Any]]) -> None:
+    """``@conda``/``@conda_base``/``@pypi``/``@pypi_base`` refused on every backend, as Metaflow
+    refuses them under ``--environment=local`` (each flow and step named, all at once)."""
+    from flowstacks.errors import MetaflowRuleError, Problems
+
+    problems = Problems()
+    for name in ENV_DECORATORS:
+        if f"{name}_base" in decos:
+            # @X_base attaches @X to every step (flow_init), whose step_init then fails: Metaflow
+            # names the step decorator
+            problems.add(MetaflowRuleError(environment_message(name),
+                                           headline="Incompatible environment",
+                                           where=f"{rel} ({cls.__name__})", hint=ENV_HINT))
+    for step in steps:
+        for deco in step.decorators:
+            if deco.name in ENV_DECORATORS:
+                problems.add(MetaflowRuleError(environment_message(deco.name),
+                                               headline="Incompatible environment",
+                                               where=f"{rel} ({cls.__name__}.{step.name})",
+                                               hint=ENV_HINT))
+    problems.raise_all()
+
+
 def build_flow(resolved: ResolvedFlow) -> Flow:
     """Turn a resolved FlowSpec class into a :class:`Flow`."""
     from flowstacks.model.flow import ConfigValue, Decorator, Flow, Project, Schedule
 
     cls, rel_file, decos = resolved.cls, resolved.rel, resolved.decos
     where = f"{rel_file} ({cls.__name__})"
+    steps = _steps(cls)
+    check_environment_decorators(cls, rel_file, steps, decos)
     project = project_decorator(decos)
     schedule = None
     if "schedule" in decos:
@@ -167,8 +255,8 @@ def build_flow(resolved: ResolvedFlow) -> Flow:
         name=cls.__name__,
         file=rel_file,
         project=Project(name=project[0], attributes=project[1]) if project else None,
-        steps=tuple(_steps(cls)),
-        parameters=tuple(_parameters(cls)),
+        steps=tuple(steps),
+        parameters=tuple(_parameters(cls, rel_file)),
         configs=tuple(ConfigValue(name=c.name, value=c.value, plain=c.plain, source=c.source)
                       for c in resolved.configs),
         schedule=schedule,

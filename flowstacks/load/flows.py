@@ -17,7 +17,7 @@ import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
-from flowstacks.errors import FlowstacksError
+from flowstacks.errors import FlowstacksError, Problems
 from flowstacks.load.flow_configs import resolve_configs
 from flowstacks.load.flow_model import (
     ResolvedFlow, build_flow, flow_decorators, lint_graph, project_decorator,
@@ -43,16 +43,26 @@ def _defines_flowspec(path: Path) -> bool:
     return any(isinstance(node, ast.ClassDef) for node in tree.body)
 
 
-def discover_flow_files(flow_dir: Path) -> list[Path]:
-    """Candidate flow files of ``flow_dir``: ``*.py`` that define classes, not the config, not ``_*``."""
+def discover_flow_files(flow_dir: Path, problems: Problems | None = None) -> list[Path]:
+    """Candidate flow files of ``flow_dir``: ``*.py`` that define classes, not the config, not ``_*``.
+    With ``problems``, a file that does not parse is recorded there and skipped."""
     if not flow_dir.is_dir():
         raise FlowstacksError(f"no {flow_dir.name}/ folder here", where=str(flow_dir),
                               hint="point --project-dir at the folder that holds flowspecs/ (or "
                                    "flowstacks_config.py, whose flows_dir names the flows' folder)")
-    return [
-        p for p in sorted(flow_dir.glob("*.py"))
-        if p.name != CONFIG_MODULE and not p.name.startswith("_") and _defines_flowspec(p)
-    ]
+    found = []
+    for p in sorted(flow_dir.glob("*.py")):
+        if p.name == CONFIG_MODULE or p.name.startswith("_"):
+            continue
+        if problems is None:
+            defines = _defines_flowspec(p)
+        else:
+            defines = False
+            with problems.collect():
+                defines = _defines_flowspec(p)
+        if defines:
+            found.append(p)
+    return found
 
 
 @contextlib.contextmanager
@@ -170,9 +180,13 @@ def _relative(path: Path, project_dir: Path) -> str:
 
 def load_all(project_dir: Path, flow_dir: Path | None = None) -> list[Flow]:
     """Every flow of ``flow_dir`` (default ``flowspecs/``) with its default Config values (files
-    without a FlowSpec subclass are helpers, skipped)."""
+    without a FlowSpec subclass are helpers, skipped). Every file is read even when one fails:
+    the problems of all files are raised together (:class:`~flowstacks.errors.ProblemList`)."""
+    problems = Problems()
     flows = []
-    for path in discover_flow_files(flow_dir or project_dir / "flowspecs"):
-        if flow_classes(_import(path, "{}")):
-            flows.append(load_flow(path, project_dir))
+    for path in discover_flow_files(flow_dir or project_dir / "flowspecs", problems):
+        with problems.collect():
+            if flow_classes(_import(path, "{}")):
+                flows.append(load_flow(path, project_dir))
+    problems.raise_all()
     return flows

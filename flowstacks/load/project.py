@@ -16,8 +16,9 @@ from typing import Mapping
 from pydantic import ValidationError
 
 from flowstacks.load import flows as flow_reader
+from flowstacks.load.include_files import resolve_include_files
 from flowstacks.load.platform import stack_platform
-from flowstacks.errors import FlowstacksError, MetaflowRuleError
+from flowstacks.errors import FlowstacksError, MetaflowRuleError, Problems
 from flowstacks.model.config import ORCHESTRATORS, ProjectConfig
 from flowstacks.model.deployment import FlowDeployment, StackContext
 from flowstacks.model.flow import Flow
@@ -154,8 +155,13 @@ class ProjectDir:
         dupes = sorted({n for n in names if names.count(n) > 1})
         folder = f"{self.config.flows_dir}/"
         if dupes:
-            raise FlowstacksError(f"several flow files define {', '.join(dupes)}",
-                                  where=folder)
+            problems = Problems()
+            for name in dupes:
+                files = sorted(f.file for f in flows if f.name == name)
+                problems.add(FlowstacksError(
+                    f"several flow files define {name}: {', '.join(files)}", where=folder,
+                    hint="a flow class name is its Metaflow name: rename all but one"))
+            problems.raise_all()
         wanted = self.config.flows
         if wanted is not None:
             missing = sorted(set(wanted) - set(names))
@@ -170,10 +176,13 @@ class ProjectDir:
     def project_name(self) -> str:
         """The project of the config, or the one all flows agree on."""
         names = {f.project.name for f in self.default_flows if f.project}
+        problems = Problems()
         for f in self.default_flows:
             if f.project is None:
-                raise FlowstacksError("has no @project decorator; flowstacks deploys @project "
-                                      "flows (add @project(name=...))", where=f"{f.file} ({f.name})")
+                problems.add(FlowstacksError("has no @project decorator; flowstacks deploys @project "
+                                             "flows (add @project(name=...))",
+                                             where=f"{f.file} ({f.name})"))
+        problems.raise_all()
         if self.config.project:
             others = sorted(n for n in names if n != self.config.project)
             if others:
@@ -226,6 +235,33 @@ class ProjectDir:
         return stack_platform(self.config, stack, self.root, self.environ,
                               flows_dir=self.flows_dir, config_file=self.config_file)
 
+    def _deployment(self, base: Flow, stack: str, ns: StackNamespace, owner: str | None,
+                    project: str, settings: NamingSettings, token: object,
+                    config: ProjectConfig) -> FlowDeployment:
+        """One flow of ``stack``: its Config files applied, its IncludeFile defaults resolved to
+        the namespace's datastore (:mod:`flowstacks.load.include_files`), its names."""
+        flow = resolve_include_files(self._flow_for_stack(base, stack), config.aws.datastore_root)
+        where = f"{flow.file} ({flow.name})"
+        attrs = flow.project.attributes if flow.project else {}
+        try:
+            pns = resolve_namespace(flow.name, flow.project.name if flow.project else None,
+                                    attrs, ns.branch, ns.production, ns.user, owner)
+        except MetaflowRuleError as exc:
+            raise MetaflowRuleError(exc.message, headline=exc.headline, where=where,
+                                    hint=f"deploying to stack '{stack}'") from None
+        if pns.branch_name != ns.branch_name or pns.project_name != project:
+            raise FlowstacksError(
+                f"@project({', '.join(f'{k}={v!r}' for k, v in attrs.items())}) sends this "
+                f"flow to namespace {pns.project_name}.{pns.branch_name}, not stack '{stack}'",
+                where=where, hint="remove the branch/production attributes from @project; "
+                "the stack chooses the namespace")
+        return FlowDeployment(
+            flow=flow, project_name=pns.project_name, branch_name=pns.branch_name,
+            is_production=pns.is_production, is_user_branch=pns.is_user_branch,
+            cli_branch=pns.cli_branch, cli_production=pns.cli_production,
+            names=deploy_names(pns, settings, token),
+        )
+
     def stack_context(self, stack: str, token_index: int = 0) -> StackContext:
         """Everything ``stack`` deploys, with Metaflow's names for each flow.
 
@@ -247,30 +283,14 @@ class ProjectDir:
         # every flow of the namespace shares its token: computed once for the stack
         token = namespace_token(project, ns.branch_name, token_index)
         deployments = []
+        problems = Problems()
         for base in self.default_flows:
             if spec and spec.flows is not None and base.name not in spec.flows:
                 continue
-            flow = self._flow_for_stack(base, stack)
-            where = f"{flow.file} ({flow.name})"
-            attrs = flow.project.attributes if flow.project else {}
-            try:
-                pns = resolve_namespace(flow.name, flow.project.name if flow.project else None,
-                                        attrs, ns.branch, ns.production, ns.user, owner)
-            except MetaflowRuleError as exc:
-                raise MetaflowRuleError(exc.message, headline=exc.headline, where=where,
-                                        hint=f"deploying to stack '{stack}'") from None
-            if pns.branch_name != ns.branch_name or pns.project_name != project:
-                raise FlowstacksError(
-                    f"@project({', '.join(f'{k}={v!r}' for k, v in attrs.items())}) sends this "
-                    f"flow to namespace {pns.project_name}.{pns.branch_name}, not stack '{stack}'",
-                    where=where, hint="remove the branch/production attributes from @project; "
-                    "the stack chooses the namespace")
-            deployments.append(FlowDeployment(
-                flow=flow, project_name=pns.project_name, branch_name=pns.branch_name,
-                is_production=pns.is_production, is_user_branch=pns.is_user_branch,
-                cli_branch=pns.cli_branch, cli_production=pns.cli_production,
-                names=deploy_names(pns, settings, token),
-            ))
+            with problems.collect():
+                deployments.append(self._deployment(base, stack, ns, owner, project, settings, token,
+                                                     config))
+        problems.raise_all()
         orchestrator = self.orchestrator(stack)
         check_names(deployments, orchestrator, stack)
         return StackContext(

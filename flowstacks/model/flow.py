@@ -67,8 +67,24 @@ class Step(Frozen):
         return {k: str(v) for k, v in (deco.attributes.get("vars") or {}).items()} if deco else {}
 
 
+class IncludedFile(Frozen):
+    """The default file of an ``IncludeFile`` parameter, read when the flow is loaded
+    (docs/metaflow-contract.md#includefile). Metaflow uploads it at deploy time, gzipped, to
+    ``<datatools root>/<Flow>/<sha1 of the file>`` and makes the parameter's default the
+    ``uploader-v2`` descriptor of that object; :func:`flowstacks.load.include_files.resolve_include_files`
+    sets :attr:`Parameter.default` to it for a namespace's datastore."""
+
+    source: str  # the file, relative to the project dir
+    sha1: str  # of the file's bytes (the object key's last part)
+    size: int  # the file's size in bytes (the descriptor's "size")
+    is_text: bool = True
+    encoding: str = "utf-8"
+
+
 class Parameter(Frozen):
-    """A ``Parameter`` of the flow (not a Config)."""
+    """A ``Parameter`` of the flow (not a Config). For an ``IncludeFile`` with a default file,
+    ``include_file`` describes that file and, once resolved for a namespace, ``default`` is
+    Metaflow's ``uploader-v2`` descriptor (a JSON string), which every backend renders as is."""
 
     name: str
     type: str  # str, int, float, bool, JSON
@@ -78,6 +94,7 @@ class Parameter(Frozen):
     help: str | None = None
     deploy_time_default: bool = False  # the default is a function evaluated at deploy time
     separator: str | None = None
+    include_file: IncludedFile | None = None
 
 
 class ConfigValue(Frozen):

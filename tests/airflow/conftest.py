@@ -77,8 +77,19 @@ def variants(rendered: list[RenderedDag]) -> list[RenderedDag]:
     publish = next(d for d in rendered if d.kind == "test" and d.fd.flow.name == "PublishFlow")
     two = (UpstreamSpec(flow="TrainFlow"),
            UpstreamSpec(flow="FeaturesFlow", project="example_project", branch="prod"))
+    from flowstacks.load.include_files import descriptor
+    from flowstacks.model.flow import IncludedFile, Parameter
+
+    refresh = next(d for d in rendered if d.kind == "test" and d.fd.flow.name == "RefreshFlow")
+    inc = IncludedFile(source="flowspecs/data.csv", sha1="0" * 40, size=8)
+    included = Parameter(name="data", type="str", has_default=True, include_file=inc,
+                         default=descriptor(refresh.ctx.config.aws.datastore_root, "RefreshFlow", inc))
     return [variant(publish, "hourly_or_train", schedule=Schedule(hourly=True)),
-            variant(publish, "after_two", trigger_on_finish=two)]
+            variant(publish, "after_two", trigger_on_finish=two),
+            # issue 14: a 6-field cron (Airflow's 6th field: the second), as Metaflow passes it,
+            # and an IncludeFile whose default is Metaflow's uploader-v2 descriptor
+            variant(refresh, "six_field_cron", schedule=Schedule(cron="0 12 * * 1-5 30"),
+                    parameters=(included,))]
 
 
 @pytest.fixture(scope="session")

@@ -116,7 +116,7 @@ def test_pods_built_by_the_provider(airflow_report: dict, rendered: list[Rendere
 
 def test_cron_or_assets_and_several_upstreams(airflow_report: dict,
                                               variants: list[RenderedDag]) -> None:
-    either, both = (airflow_report["dags"][v.dag_id] for v in variants)
+    either, both = (airflow_report["dags"][v.dag_id] for v in variants[:2])
     assert either["timetable"]["class"] == "AssetOrTimeSchedule"
     assert "0 * * * *" in json.dumps(either["timetable"])  # @hourly, as Metaflow maps it
     assert [a["asset"] for a in either["asset_condition"]["all"]] == [
@@ -126,6 +126,17 @@ def test_cron_or_assets_and_several_upstreams(airflow_report: dict,
     assert [a["asset"] for a in both["asset_condition"]["all"]] == [
         "metaflow://example_project/test.feature_x/TrainFlow",
         "metaflow://example_project/prod/FeaturesFlow"]
+
+
+def test_six_field_cron_and_include_file_default_load(airflow_report: dict,
+                                                     variants: list[RenderedDag]) -> None:
+    """Airflow loads a 6-field cron (6th field: the second) as Metaflow deploys it, and the
+    IncludeFile parameter's default is the uploader-v2 descriptor (issue 14)."""
+    six = variants[2]
+    report = airflow_report["dags"][six.dag_id]
+    assert "0 12 * * 1-5 30" in json.dumps(report["timetable"])
+    assert '"type": "uploader-v2"' in six.source and '"sub-type": "uploaded"' in six.source
+    assert six.dag_id in airflow_report["dags"]
 
 
 def test_mapped_foreach_expands_over_the_foreach_step(airflow_report: dict,

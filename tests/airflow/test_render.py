@@ -142,10 +142,19 @@ def test_timezone_is_refused_with_metaflows_message(rendered) -> None:
 
 
 def test_aws_cron_is_refused_early(rendered) -> None:
+    """Airflow loads it, but croniter reads the 6th field as the second: a run every second."""
     ctx, fd = _variant(_dag(rendered, "prod", "RefreshFlow"),
                        schedule=Schedule(cron="0 12 * * ? *"))
-    with pytest.raises(FlowstacksError, match="5-field"):
+    with pytest.raises(FlowstacksError, match="every second") as exc:
         af.dag_context(ctx, fd, *fixed_package(ctx, fd))
+    assert "'0 12 * * *'" in exc.value.hint
+
+
+def test_six_field_cron_with_seconds_is_accepted_as_metaflow_does(rendered) -> None:
+    """Metaflow's airflow create passes a 6-field cron through; Airflow takes the 6th as seconds."""
+    ctx, fd = _variant(_dag(rendered, "prod", "RefreshFlow"),
+                       schedule=Schedule(cron="0 12 * * 1-5 30"))
+    assert af.dag_context(ctx, fd, *fixed_package(ctx, fd))["schedule"] == "0 12 * * 1-5 30"
 
 
 def test_fully_qualified_upstream(rendered) -> None:

@@ -182,7 +182,8 @@ def test_schedule_and_trigger_rules(contexts):
         # the upstream resolves in the same namespace (docs/metaflow-contract.md#events)
         upstream = ctx.flow("TrainFlow").state_machine_name
         assert rule.event_pattern == {
-            "source": ["aws.states"], "detail-type": ["Step Functions Execution Status Change"],
+            "source": ["aws.states"], "account": ["123456789012"],
+            "detail-type": ["Step Functions Execution Status Change"],
             "detail": {"status": ["SUCCEEDED"], "stateMachineArn": [
                 f"arn:aws:states:us-east-1:123456789012:stateMachine:{upstream}"]}}
         assert len(rule.name) <= 64
@@ -268,8 +269,10 @@ def test_trigger_events_on_the_configured_bus(contexts):
     flow = dep.flow.model_copy(update={"triggers": (
         EventTrigger(name="data_ready", namespaced=True), EventTrigger(name="raw_event"))})
     rules = event_rules(ctx, dep.model_copy(update={"flow": flow}))
+    # only this account's custom events from the documented source (issue 14)
     assert [r.event_pattern for r in rules] == [
-        {"detail-type": ["mfns.example_project.test.feature_x.data_ready"]},
-        {"detail-type": ["raw_event"]}]
+        {"source": ["metaflow"], "account": ["123456789012"],
+         "detail-type": ["mfns.example_project.test.feature_x.data_ready"]},
+        {"source": ["metaflow"], "account": ["123456789012"], "detail-type": ["raw_event"]}]
     assert {r.event_bus for r in rules} == {"metaflow-events"}
     assert len({r.name for r in rules}) == 2 and all(len(r.name) <= 64 for r in rules)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
+from flowstacks.errors import Problems
 from flowstacks.deploy.backends import (
     BackendResult, FlowBatches, FlowRender, add_role, flow_renders,
 )
@@ -16,6 +17,7 @@ from flowstacks.deploy.components.airflow_dag import AirflowDag, AirflowDagArgs
 from flowstacks.deploy.components.airflow_tasks import AirflowTaskIdentity
 from flowstacks.deploy.components import protected_resources
 from flowstacks.deploy.components.code_package import package_object
+from flowstacks.deploy.components.include_file import included_file_objects
 from flowstacks.deploy.components.role import TaskIdentityArgs
 from flowstacks.deploy.options import StackOptions
 from flowstacks.deploy.packages import package_file
@@ -39,10 +41,13 @@ async def deploy_stack(options: StackOptions) -> BackendResult:
     airflow = ctx.config.airflow
     # Render everything first: a flow Airflow cannot take stops the stack before any resource.
     rendered: deque = deque()
+    problems = Problems()  # every flow's problems, reported together
     for flow in flow_renders(options, service_account_name(ctx)):
-        artifact = dag_artifact(ctx, flow.deployment, flow.package.url, flow.package.sha)
-        options.artifacts.append(artifact)  # written out now; the source is kept for the upload
-        rendered.append(RenderedDag(flow, artifact.content))
+        with problems.collect():
+            artifact = dag_artifact(ctx, flow.deployment, flow.package.url, flow.package.sha)
+            options.artifacts.append(artifact)  # written out now; the source is kept for the upload
+            rendered.append(RenderedDag(flow, artifact.content))
+    problems.raise_all()
     role = task_role(ctx)
     protected = protected_resources(ctx.protect)
     AirflowTaskIdentity(f"{ctx.stack}-airflow-tasks", TaskIdentityArgs(
@@ -54,10 +59,13 @@ async def deploy_stack(options: StackOptions) -> BackendResult:
         fd, package = item.render.deployment, item.render.package
         code = package_object(f"{fd.project_flow_name}-package", package, package_file(
             package, options.project_dir, options.write_packages), ctx.tags, protected)
+        included = included_file_objects(fd.project_flow_name, fd.flow,
+                                         ctx.config.aws.datastore_root, options.project_dir,
+                                         ctx.tags, protected)
         dag_id = fd.airflow_dag_id or ""  # rendering refused flows without one
         dag = AirflowDag(dag_id, AirflowDagArgs(
             bucket=airflow.dags_bucket, key=dag_object_key(airflow.dags_prefix, dag_id),
             source=item.source, tags=ctx.tags, secrets=options.secrets), protected)
         result.objects[fd.flow.name] = dag_id
-        await batches.add(code, dag)
+        await batches.add(code, *included, dag)
     return result

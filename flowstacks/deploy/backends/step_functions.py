@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flowstacks.errors import Problems
 from flowstacks.deploy.backends import (
     BackendResult, FlowBatches, FlowRender, add_role, flow_renders,
 )
 from flowstacks.deploy.components import protected_resources
 from flowstacks.deploy.components.code_package import package_object
+from flowstacks.deploy.components.include_file import included_file_objects
 from flowstacks.deploy.components.role import NamespaceRole, RoleArgs
 from flowstacks.deploy.components.sfn_batch import JobDefinitions, JobDefinitionsArgs
 from flowstacks.deploy.components.sfn_flow import StepFunctionsFlow, StepFunctionsFlowArgs
@@ -58,10 +60,13 @@ async def deploy_stack(options: StackOptions) -> BackendResult:
     ctx = options.context
     result = BackendResult()
     machines = []
+    problems = Problems()  # every flow's problems, reported together
     for flow in flow_renders(options, task_role_arn(ctx)):  # all rendering first
-        machine, artifact = render(flow)
-        options.artifacts.append(artifact)
-        machines.append(machine)
+        with problems.collect():
+            machine, artifact = render(flow)
+            options.artifacts.append(artifact)
+            machines.append(machine)
+    problems.raise_all()
     started = [m.state_machine_name for m in machines if m.rules]
     roles = sfn_roles(ctx, [m.needs for m in machines], started)
 
@@ -80,6 +85,9 @@ async def deploy_stack(options: StackOptions) -> BackendResult:
         name, package = machine.render.name, machine.render.package
         code = package_object(f"{name}-code-package", package, package_file(
             package, options.project_dir, options.write_packages), ctx.tags, protected)
+        included = included_file_objects(name, machine.render.deployment.flow,
+                                         ctx.config.aws.datastore_root, options.project_dir,
+                                         ctx.tags, protected)
         flow = StepFunctionsFlow(name, StepFunctionsFlowArgs(
             state_machine_name=machine.state_machine_name,
             definition_json=machine.definition_json,
@@ -89,7 +97,7 @@ async def deploy_stack(options: StackOptions) -> BackendResult:
             secrets=options.secrets), protected)
         machine.definition_json = ""  # created: the text need not stay in memory
         result.objects[name] = flow.arn
-        await batches.add(code, flow)
+        await batches.add(code, *included, flow)
     for document in roles.all():
         add_role(options, result, document)
     return result

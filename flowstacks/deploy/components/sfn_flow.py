@@ -54,6 +54,12 @@ class StepFunctionsFlow(pulumi.ComponentResource):
             self.resources.append(event_rule)
             self.resources.append(aws.cloudwatch.EventTarget(
                 rule.name, rule=event_rule.name, target_id=rule.name, arn=self.state_machine.arn,
-                role_arn=args.events_role_arn, input=compact_json(SCHEDULE_INPUT),
+                role_arn=args.events_role_arn,
+                input=(None if rule.input_transformer else
+                       compact_json(rule.input if rule.input is not None else SCHEDULE_INPUT)),
+                input_transformer=aws.cloudwatch.EventTargetInputTransformerArgs(
+                    input_template=rule.input_transformer["InputTemplate"],
+                    input_paths=rule.input_transformer.get("InputPathsMap"),
+                ) if rule.input_transformer else None,
                 event_bus_name=rule.event_bus, opts=child))
         self.register_outputs({"arn": self.state_machine.arn})

@@ -77,11 +77,29 @@ def validate(fd: FlowDeployment) -> None:
     if flow.schedule and flow.schedule.timezone is not None:
         raise MetaflowRuleError(MSG_TIMEZONE, where=where(fd))
     cron = flow.schedule.cron if flow.schedule else None
-    if cron and len(cron.split()) != 5:
-        # Metaflow passes the cron through and Airflow then fails to load the DAG
-        # (AirflowTimetableInvalid); say so before anything is uploaded.
-        raise FlowstacksError(f"@schedule(cron='{cron}') is not a 5-field cron expression, "
-                              "which Airflow needs", where=where(fd))
+    if cron:
+        check_cron(cron, fd)
+
+
+def check_cron(cron: str, fd: FlowDeployment) -> None:
+    """Metaflow's ``airflow create`` passes ``@schedule(cron=...)`` through (``_get_schedule``).
+    Airflow (croniter) takes 5 fields, or 6 whose last is the *second*; flowstacks accepts what
+    Airflow loads, except a 6th field that is not one fixed second: an AWS-style cron such as
+    ``0 12 * * ? *`` loads, but croniter then starts a run every second of 12:00
+    (docs/metaflow-contract.md#schedules)."""
+    fields = cron.split()
+    if len(fields) == 5:
+        return
+    if len(fields) == 6 and fields[5].isdigit() and int(fields[5]) < 60:
+        return
+    if len(fields) == 6:
+        raise FlowstacksError(
+            f"@schedule(cron='{cron}'): Airflow reads a 6th cron field as the second, so "
+            f"'{fields[5]}' would start a run every second of each matching minute "
+            "(an EventBridge-style year field?)", where=where(fd),
+            hint=f"write the 5-field cron '{' '.join(fields[:5]).replace('?', '*')}'")
+    raise FlowstacksError(f"@schedule(cron='{cron}') has {len(fields)} fields; Airflow takes 5 "
+                          "(or 6, the last being the second)", where=where(fd))
 
 
 def _validate_foreach(fd: FlowDeployment) -> None:

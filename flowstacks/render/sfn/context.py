@@ -41,6 +41,11 @@ class FlowContext:
         self.aws = ctx.config.aws
         self.arn_partition = partition(self.aws.region)
 
+    @property
+    def triggered(self) -> bool:
+        """``@trigger_on_finish``: executions carry the triggering run (flowstacks' extension)."""
+        return bool(self.flow.trigger_on_finish)
+
     def is_start(self, step: Step) -> bool:
         return step.name == self.flow.start.name
 

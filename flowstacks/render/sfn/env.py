@@ -77,6 +77,12 @@ def parameters_and_env(fc: FlowContext, step: Step
                 env["METAFLOW_SPLIT_PARENT_TASK_ID_FOR_FOREACH_JOIN"] = attrs[key]
         if graph.follows_foreach(step):
             env["METAFLOW_SPLIT_INDEX"] = "$.Index"
+    if fc.triggered:
+        # flowstacks' extension: the triggering run travels from the execution input (TRIGGER_KEY)
+        # through the Batch parameters, like the run id, to every task's --trigger option
+        run_id = attrs["metaflow.run_id.$"]
+        attrs["metaflow.trigger.$"] = ("$.Trigger" if is_start else
+                                       run_id.replace("'metaflow.run_id'", "'metaflow.trigger'"))
     return attrs, env, input_paths
 
 
@@ -154,12 +160,20 @@ def container_environment(fc: FlowContext, step: Step, env: dict[str, str],
                       config_value_env(sorted(c.name for c in flow.configs))))
     if fc.uses_dynamodb(step):
         pairs.append(("METAFLOW_SFN_DYNAMO_DB_TABLE", aws.dynamodb_table))
+    if fc.triggered:
+        # read by the top-level --trigger option of @trigger_on_finish (Metaflow's CLI takes
+        # its options from METAFLOW_<OPTION>): `<Flow>/<run id>` -> current.trigger; empty when
+        # the execution was not started by an upstream flow
+        pairs.append(("METAFLOW_TRIGGER", None))
     run_id = ("$$.Execution.Name" if fc.is_start(step) else
               "$.[0].Parameters.['metaflow.run_id']" if fc.multi_parent(step) else
               "$.Parameters.['metaflow.run_id']")
     out = []
     for name, value in pairs:
         value = run_id if name == "METAFLOW_RUN_ID" else value
+        if name == "METAFLOW_TRIGGER":
+            value = ("$.Trigger" if fc.is_start(step) else
+                     run_id.replace("'metaflow.run_id'", "'metaflow.trigger'"))
         if value is None:
             continue
         # Values starting with "$." or "$$." are JSONPath, resolved by Step Functions.

@@ -160,7 +160,7 @@ class _Renderer:
         total_retries = user_retries + (CATCH_FALLBACK_RETRIES if step.decorator("catch") else 0)
         run_time_limit = step.timeout_seconds or DEFAULT_RUNTIME_LIMIT
         check_run_time_limit(fc.flow, step, run_time_limit)
-        jobdef = job_definition(fc, batch)
+        jobdef = job_definition(fc, batch, step)
         self.job_definitions[jobdef.name] = jobdef
         self.queues.add(batch["queue"])
         environment = container_environment(fc, step, env, batch)
@@ -193,11 +193,31 @@ class _Renderer:
         return state
 
 
+TRIGGER_CHECK = "has-trigger"  # not a Python identifier: no step has these names
+NO_TRIGGER = "no-trigger"
+
+
+def with_trigger_default(definition: dict[str, Any]) -> dict[str, Any]:
+    """``definition`` starting with a Choice that gives an execution started without a
+    ``Trigger`` (by hand, ``step-functions trigger``, a schedule) an empty one, so the start
+    state's ``$.Trigger`` always resolves (a missing JSONPath fails the execution)."""
+    start = definition["StartAt"]
+    states = {
+        TRIGGER_CHECK: {"Type": "Choice", "Choices": [
+            {"Variable": "$.Trigger", "IsPresent": True, "Next": start}], "Default": NO_TRIGGER},
+        NO_TRIGGER: {"Type": "Pass", "Result": "", "ResultPath": "$.Trigger", "Next": start},
+        **definition["States"],
+    }
+    return {**definition, "StartAt": TRIGGER_CHECK, "States": states}
+
+
 def render_state_machine(ctx: StackContext, dep: FlowDeployment, inputs: SfnInputs) -> SfnRendering:
     """The ASL definition of ``dep`` in ``ctx``'s namespace, its job definitions and needs."""
     check_flow(dep.flow)
     renderer = _Renderer(FlowContext(ctx, dep, inputs))
     definition = walk(dep.flow, renderer)
+    if renderer.fc.triggered:
+        definition = with_trigger_default(definition)
     table = ctx.config.aws.dynamodb_table
     needs = StateNeeds(
         job_definitions=tuple(sorted(renderer.job_definitions)),
