@@ -253,9 +253,10 @@ def token_rotate(
     record it in stacks/Pulumi.<stack>.yaml. Runs deployed afterwards land in the new namespace."""
     from flowstacks.naming.deployers import next_production_token, production_token
     from flowstacks.load.project import ProjectDir
-    from flowstacks.load.stackfiles import record_token_index, token_index
+    from flowstacks.load.stackfiles import metaflow_user, record_token_index, token_index
 
-    ctx = ProjectDir(project_dir).stack_context(stack, token_index(project_dir, stack))
+    ctx = ProjectDir(project_dir).stack_context(stack, token_index(project_dir, stack),
+                                                metaflow_user(project_dir, stack))
     new = next_production_token(ctx.token_prefix, ctx.production_token)
     path = record_token_index(project_dir, stack, ctx.token_index + 1)
     assert new == production_token(ctx.token_prefix, ctx.token_index + 1)

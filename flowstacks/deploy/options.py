@@ -35,7 +35,8 @@ class StackOptions:
 def stack_options(project: ProjectDir | None = None, artifacts: ArtifactSink | None = None,
                   offline: bool | None = None) -> StackOptions:
     """The options of the stack Pulumi runs (``pulumi.get_stack()``), from its Pulumi config:
-    ``flowstacks:productionTokenIndex`` (the token in force), the secrets, and, when the caller
+    ``flowstacks:productionTokenIndex`` (the token in force), ``flowstacks:metaflowUser`` (the
+    Metaflow user of a developer stack whose name cannot spell it), the secrets, and, when the caller
     does not pass them (the real CLI), ``flowstacks:projectDir`` (default: the Pulumi project's
     folder), ``flowstacks:orchestrator`` and ``flowstacks:offline``. ``flowstacks synth`` passes
     its loaded project and its artifact folder; artifacts are kept in memory otherwise."""
@@ -46,7 +47,8 @@ def stack_options(project: ProjectDir | None = None, artifacts: ArtifactSink | N
     if offline is None:
         offline = bool(config.get_bool("offline"))
     secrets = secret_inputs(config)
-    context = project.stack_context(pulumi.get_stack(), config.get_int("productionTokenIndex") or 0)
+    context = project.stack_context(pulumi.get_stack(), config.get_int("productionTokenIndex") or 0,
+                                    config.get("metaflowUser") or None)
     if "serviceAuthKey" in secrets:  # Metaflow's METAFLOW_SERVICE_AUTH_KEY, kept secret
         context = context.model_copy(update={"service_headers": metaflow_json(
             {"x-api-key": secret_placeholder("serviceAuthKey")})})
