@@ -32,7 +32,7 @@ from pulumi_policy.proxy import UnknownValueError
 
 from flowstacks.naming.settings import PREFIX_KEY, TOKEN_INDEX_KEY, USER_KEY, NamingSettings
 from flowstacks.naming.stacks import USER_SETTING
-from flowstacks.policy.rules import RULES, UNKNOWN, Resource, Rule, StackInfo
+from flowstacks.policy.rules import RULES, UNKNOWN, Resource, Rule, StackInfo, is_provider
 
 LEVELS = {"mandatory": "MANDATORY", "advisory": "ADVISORY", "disabled": "DISABLED"}
 # The policy config of the rules that read names: the keys of the stack output `naming`.
@@ -105,6 +105,8 @@ def validator(rule: Rule) -> Callable[[Any, Callable[..., None]], None]:
     """A CrossGuard ``validate(args, report_violation)`` that runs one plain rule."""
 
     def validate(args: Any, report_violation: Callable[..., None]) -> None:
+        if is_provider(args.resource_type):  # as offline check: providers are not checked
+            return
         resource = Resource(args.resource_type, args.name, plain_inputs(args.props or {}))
         for message in rule.check(resource, stack_info(args)):
             report_violation(message, args.urn)

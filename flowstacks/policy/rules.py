@@ -300,6 +300,15 @@ def flow_without_timeout(res: Resource, stack: StackInfo) -> list[str]:
     return []
 
 
+PROVIDER_TYPE_PREFIX = "pulumi:providers:"  # the stack's explicit providers (no cloud object)
+
+
+def is_provider(resource_type: str) -> bool:
+    """Whether the resource is a provider (``pulumi:providers:aws``): its inputs are provider
+    settings, not a cloud object the rules are about."""
+    return resource_type.startswith(PROVIDER_TYPE_PREFIX)
+
+
 @dataclass(frozen=True)
 class Rule:
     name: str
@@ -342,6 +351,8 @@ def evaluate(resources: Iterable[Resource], stack: StackInfo,
     levels = levels or {}
     found = []
     for res in resources:
+        if is_provider(res.type):
+            continue
         for rule in rules:
             level = levels.get(rule.name, rule.level)
             if level == "disabled":

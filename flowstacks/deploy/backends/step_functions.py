@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from flowstacks.deploy.backends import (
     BackendResult, FlowBatches, FlowRender, add_role, flow_renders,
 )
-from flowstacks.deploy.components import protected_resources
 from flowstacks.deploy.components.code_package import package_object
 from flowstacks.deploy.components.role import NamespaceRole, RoleArgs
 from flowstacks.deploy.components.sfn_batch import JobDefinitions, JobDefinitionsArgs
@@ -65,7 +64,7 @@ async def deploy_stack(options: StackOptions) -> BackendResult:
     started = [m.state_machine_name for m in machines if m.rules]
     roles = sfn_roles(ctx, [m.needs for m in machines], started)
 
-    protected = protected_resources(ctx.protect)
+    protected = options.component_options()
     execution = NamespaceRole("sfn-execution-role", RoleArgs(roles.execution), protected)
     if roles.task:
         NamespaceRole("batch-task-role", RoleArgs(roles.task), protected)
