@@ -79,15 +79,19 @@ def stack_of(urn: str) -> str:
     return urn.split("::", 1)[0].split(":", 2)[2]
 
 
-def stack_setting(key: str) -> str | None:
+def stack_setting(stack: str, key: str) -> str | None:
     """A setting of the analysed stack's config. The Pulumi CLI starts a policy pack with the
-    stack's config in ``PULUMI_CONFIG`` (pkg/resource/plugin/analyzer_plugin.go,
-    ``PolicyAnalyzerOptions.Config``), which pulumi_policy hands to ``pulumi.runtime`` before each
-    validation (``_configure_runtime_settings``)."""
+    stack's config in ``PULUMI_CONFIG`` and the stack in ``PULUMI_STACK`` (pulumi/pulumi
+    sdk/go/common/resource/plugin/analyzer_plugin.go, ``constructEnv``), which pulumi_policy hands
+    to ``pulumi.runtime`` before each validation (``_configure_runtime_settings``). Read only when
+    the runtime's stack is the resource's: a process that ran another stack's program (a test)
+    holds that stack's config."""
+    import pulumi
     import pulumi.runtime
 
-    value = pulumi.runtime.get_config(key)
-    return value or None
+    if pulumi.get_stack() != stack:
+        return None
+    return pulumi.runtime.get_config(key) or None
 
 
 def stack_info(args: Any) -> StackInfo:
@@ -96,9 +100,10 @@ def stack_info(args: Any) -> StackInfo:
     stack's own config (``flowstacks:metaflowUser``, as the program reads it)."""
     get_config = getattr(args, "get_config", None)
     settings = dict(get_config() if get_config else {})
+    stack = stack_of(args.urn)
     if not settings.get(USER_KEY):
-        settings[USER_KEY] = stack_setting(USER_SETTING)
-    return StackInfo(stack_of(args.urn), NamingSettings.from_exported(settings))
+        settings[USER_KEY] = stack_setting(stack, USER_SETTING)
+    return StackInfo(stack, NamingSettings.from_exported(settings))
 
 
 def validator(rule: Rule) -> Callable[[Any, Callable[..., None]], None]:

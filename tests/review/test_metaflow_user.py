@@ -99,7 +99,9 @@ def test_the_served_pack_reads_the_user_from_the_stack_config(plans):
     the pack takes the Metaflow user from there and reports what check reports."""
     manifest = plans[NAMED]
     bare = {**manifest, "outputs": {k: v for k, v in manifest["outputs"].items() if k != "naming"}}
-    env = {**os.environ, "PULUMI_CONFIG": json.dumps({"flowstacks:metaflowUser": USER})}
+    # what the CLI sets for a pack (analyzer_plugin.go constructEnv)
+    env = {**os.environ, "PULUMI_CONFIG": json.dumps({"flowstacks:metaflowUser": USER}),
+           "PULUMI_PROJECT": "flowstacks", "PULUMI_STACK": NAMED, "PULUMI_DRY_RUN": "true"}
     pack = served_module.PACK
     proc = subprocess.Popen([sys.executable, "-u", "-m", "pulumi.policy", "127.0.0.1:1", str(pack)],
                             cwd=pack, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -117,6 +119,32 @@ def test_the_served_pack_reads_the_user_from_the_stack_config(plans):
         proc.wait(timeout=10)
     assert found == served_module.offline(manifest)
     assert not [f for f in found if f[1] == "mandatory"]
+
+
+def test_crossguard_reads_the_stack_config_of_its_own_stack_only():
+    """In-process, the runtime may hold another stack's config (a program ran before): the pack's
+    adapter takes the user from it only when the runtime's stack is the resource's."""
+    import pulumi.runtime
+    from pulumi.runtime import settings
+
+    from flowstacks.policy.crossguard import stack_info
+
+    class Args:
+        def __init__(self, stack):
+            self.urn = f"urn:pulumi:{stack}::flowstacks::aws:iam/role:Role::r"
+
+        def get_config(self):
+            return {}
+
+    saved = (settings.SETTINGS.stack, pulumi.runtime.config.CONFIG.get())
+    try:
+        pulumi.runtime.set_all_config({"flowstacks:metaflowUser": USER})
+        settings.SETTINGS.stack = NAMED
+        assert stack_info(Args(NAMED)).branch_name == BRANCH
+        assert stack_info(Args("user.alice")).branch_name == "user.alice"
+    finally:
+        settings.SETTINGS.stack = saved[0]
+        pulumi.runtime.config.CONFIG.set(saved[1])
 
 
 def test_diff_normalises_the_users_branch(project):
