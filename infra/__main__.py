@@ -1,15 +1,15 @@
-"""Pulumi entry point (``main: infra/`` in Pulumi.yaml): ``pulumi up -s prod`` runs this."""
+"""Pulumi entry point (``main: infra/`` in Pulumi.yaml): ``pulumi up -s prod`` runs this.
 
-import os
+The Python language host runs it inside ``infra/`` (``runpy.run_path`` of the program folder, as
+``__main__``); the project (``flowspecs/``, ``stacks/``) is found from the Pulumi project root, not
+the working folder (flowstacks.deploy.options.pulumi_project_root)."""
+
 import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))  # the repo root, for `import infra`
-if Path.cwd().resolve() == HERE:
-    # The Pulumi CLI runs the program inside its folder (main: infra/); flowstacks reads the project
-    # (flowspecs/, stacks/) from the repository root (flowstacks:projectDir defaults to ".").
-    os.chdir(HERE.parent)
+# The repository root, so that a checkout runs without `pip install -e .` (requirements.txt
+# installs it; this only matters when the package is not installed).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import pulumi  # noqa: E402
 from pulumi.errors import RunError  # noqa: E402

@@ -21,7 +21,7 @@ from flowstacks.errors import FlowstacksError
 from flowstacks.iam.documents import role_name
 from flowstacks.load.code_package import collect_flow_files
 from flowstacks.load.project import ProjectDir
-from flowstacks.load.stackfiles import stack_file, token_index
+from flowstacks.load.stackfiles import metaflow_user, stack_file, token_index
 from flowstacks.model.deployment import FlowDeployment, StackContext
 from flowstacks.naming.events import resolve_upstream
 from flowstacks.render.serialize import compact_json
@@ -101,7 +101,8 @@ def fingerprint(project: ProjectDir, ctx: StackContext) -> str:
 
 def stack_entry(project: ProjectDir, stack: str) -> dict[str, Any]:
     """One stack, as ``ls --json`` prints it."""
-    ctx = project.stack_context(stack, token_index(project.root, stack))
+    ctx = project.stack_context(stack, token_index(project.root, stack),
+                                metaflow_user(project.root, stack))
     aws = ctx.config.aws
     return {
         "stack": ctx.stack,
@@ -131,7 +132,8 @@ class Listing:
 def _base_fingerprint(base: ProjectDir, stack: str) -> tuple[str | None, str]:
     """The stack's fingerprint in the base checkout, or None and why there is none."""
     try:
-        ctx = base.stack_context(stack, token_index(base.root, stack))
+        ctx = base.stack_context(stack, token_index(base.root, stack),
+                                 metaflow_user(base.root, stack))
     except FlowstacksError as exc:
         return None, f"not deployable in the base checkout ({exc.message})"
     return fingerprint(base, ctx), ""

@@ -36,6 +36,9 @@ def synth(
     orchestrator: OrchestratorOpt = None,
     out: Annotated[Path, typer.Option("--out", help="output folder")] = Path("build"),
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress, no summary")] = False,
+    preview: Annotated[bool, typer.Option(
+        "--preview", help="as a first `pulumi preview`: outputs of resources not created yet "
+        "(ids, ARNs) are unknown (null in manifest.json)")] = False,
     project_dir: ProjectDirOpt = Path("."),
 ) -> None:
     """Run the Pulumi program under Pulumi's mock engine and write OUT/<stack>/."""
@@ -64,8 +67,15 @@ def synth(
                  if name != PLATFORM_STACK}
     for warning in platform_warnings(platforms):
         _err(f"warning: {warning}")  # also with --quiet: it is about the output, not progress
+    from flowstacks.deploy.placeholders import find_placeholders, placeholder_note
+
+    note = placeholder_note({name: find_placeholders(
+        *project.stack_platform(name), project.orchestrator(name), project.config_file)
+        for name in stacks})
+    if note:
+        _err(note)  # one line, also with --quiet
     if quiet:
-        run_synth(project, stacks, out, orchestrator)
+        run_synth(project, stacks, out, orchestrator, preview=preview)
         return
     from rich.console import Console
     from rich.progress import Progress
@@ -74,7 +84,7 @@ def synth(
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("synthesizing", total=len(stacks))
         results = run_synth(project, stacks, out, orchestrator,
-                            on_stack=lambda s: progress.advance(task))
+                            on_stack=lambda s: progress.advance(task), preview=preview)
     for result in results:
         custom = sum(1 for r in result.resources if r.custom)
         console.print(f"[green]{result.stack}[/green]: {custom} resources, "
@@ -89,6 +99,8 @@ def check(
     orchestrator: OrchestratorOpt = None,
     level: Annotated[Optional[list[str]], typer.Option(
         "--level", help="RULE=mandatory|advisory|disabled (repeatable)")] = None,
+    preview: Annotated[bool, typer.Option(
+        "--preview", help="synthesize --stack/--all as a first `pulumi preview` (unknowns)")] = False,
     project_dir: ProjectDirOpt = Path("."),
 ) -> None:
     """Run the policy pack's rules offline; exit 1 on any mandatory violation."""
@@ -113,7 +125,8 @@ def check(
         project = ProjectDir(project_dir, orchestrator)
         if all_stacks:
             stacks += [s for s in project.stacks() if s not in stacks]
-        manifests += [synth_stack(project, s, orchestrator).manifest() for s in stacks]
+        manifests += [synth_stack(project, s, orchestrator, preview=preview).manifest()
+                      for s in stacks]
     if not manifests:
         raise FlowstacksError("name --stack, --all or --plan", where="flowstacks check")
     mandatory = 0
@@ -268,9 +281,10 @@ def token_rotate(
     record it in stacks/Pulumi.<stack>.yaml. Runs deployed afterwards land in the new namespace."""
     from flowstacks.naming.deployers import next_production_token, production_token
     from flowstacks.load.project import ProjectDir
-    from flowstacks.load.stackfiles import record_token_index, token_index
+    from flowstacks.load.stackfiles import metaflow_user, record_token_index, token_index
 
-    ctx = ProjectDir(project_dir).stack_context(stack, token_index(project_dir, stack))
+    ctx = ProjectDir(project_dir).stack_context(stack, token_index(project_dir, stack),
+                                                metaflow_user(project_dir, stack))
     new = next_production_token(ctx.token_prefix, ctx.production_token)
     path = record_token_index(project_dir, stack, ctx.token_index + 1)
     assert new == production_token(ctx.token_prefix, ctx.token_index + 1)

@@ -50,6 +50,7 @@ class PlatformPlan:
     buses: tuple[tuple[str, str], ...]  # (namespace, bus)
     sources: tuple[EventSourceSpec, ...]
     elsewhere: tuple[str, ...]  # what stacks need in another account or region
+    kubernetes_context: str | None = None  # the prod class's cluster
 
 
 def require_enabled(project: ProjectDir) -> None:
@@ -90,7 +91,8 @@ def webhook_mismatch(k8s: Kubernetes) -> str | None:
 def plan_platform(project: ProjectDir) -> PlatformPlan:
     """What the platform stack creates for ``project`` (pure: settings only, no synthesis)."""
     require_enabled(project)
-    base = project.stack_platform("prod")[0].aws
+    base_config = project.stack_platform("prod")[0]
+    base = base_config.aws
     tables, namespaces, buses, sources, elsewhere = set(), set(), set(), set(), set()
     for stack in [*project.stacks(), _USER_STAND_IN]:
         config = project.stack_platform(stack)[0]
@@ -126,7 +128,7 @@ def plan_platform(project: ProjectDir) -> PlatformPlan:
     _one_source_per_name(sources)
     return PlatformPlan(base.region, base.account_id, tuple(sorted(tables)),
                         tuple(sorted(namespaces)), tuple(sorted(buses)), tuple(sorted(sources)),
-                        tuple(sorted(elsewhere)))
+                        tuple(sorted(elsewhere)), base_config.kubernetes.context)
 
 
 def _one_source_per_name(sources: set[EventSourceSpec]) -> None:

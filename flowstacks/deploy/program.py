@@ -4,16 +4,18 @@ and runs :func:`deploy` with them."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Awaitable
 
 import pulumi
 
 from flowstacks.deploy.artifact_sink import ArtifactSink
 from flowstacks.deploy.backends import BackendResult, add_role, backend
-from flowstacks.deploy.components import protected_resources
+from flowstacks.deploy.components.providers import stack_providers
 from flowstacks.deploy.components.role import DEPLOYER_ROLE, NamespaceRole, RoleArgs
 from flowstacks.deploy.options import StackOptions, stack_options
 from flowstacks.deploy.platform_stack import PLATFORM_STACK, plan_platform
+from flowstacks.deploy.placeholders import find_placeholders, refuse_placeholders
 from flowstacks.iam.deployer import deployer_role
 from flowstacks.load.project import ProjectDir
 from flowstacks.model.deployment import StackContext
@@ -48,12 +50,17 @@ async def deploy(options: StackOptions) -> list[Artifact]:
     """Create every resource of the stack and export its outputs. Returns the reviewer
     artifacts (those written to the artifact folder as they were made keep only their path)."""
     ctx = options.context
+    if not pulumi.runtime.is_dry_run():  # `pulumi up`: example values never reach a cloud
+        refuse_placeholders(ctx.stack, find_placeholders(
+            ctx.config, ctx.platform, ctx.orchestrator, options.project.config_file))
+    # every resource is created with the stack's explicit providers, never Pulumi's defaults
+    options = replace(options, providers=tuple(stack_providers(ctx)))
     result = await backend(ctx.orchestrator).deploy_stack(options)
     document = deployer_role(ctx, result.passed_roles)
     # created by the stack's bootstrap run (an admin's first `pulumi up`)
     deployer = NamespaceRole("deployer", RoleArgs(
         document, inline_policies=True, pulumi_type=DEPLOYER_ROLE, resource_name="deployer-role"),
-        protected_resources(ctx.protect))
+        options.component_options())
     export_outputs(ctx, result, deployer)
     add_role(options, result, document)
     options.artifacts.append(render_summary(ctx, result.roles))
@@ -75,9 +82,18 @@ async def deploy_platform(project: ProjectDir | None) -> list[Artifact]:
     from flowstacks.deploy.components.platform import PlatformObjects
     from flowstacks.deploy.options import default_project
 
-    plan = plan_platform(project or default_project())
-    PlatformObjects("platform", plan)
-    pulumi.export("project", (project or default_project()).project_name)
+    from flowstacks.deploy.components.providers import providers
+
+    project = project or default_project()
+    plan = plan_platform(project)
+    if not pulumi.runtime.is_dry_run():  # its account is the prod class's
+        config, platform = project.stack_platform("prod")
+        refuse_placeholders(PLATFORM_STACK, find_placeholders(
+            config, platform, "step-functions", project.config_file))
+    made = providers(plan.region, plan.account_id, plan.kubernetes_context,
+                     kubernetes=bool(plan.namespaces))
+    PlatformObjects("platform", plan, pulumi.ResourceOptions(providers=made))
+    pulumi.export("project", project.project_name)
     pulumi.export("platform", {"tables": list(plan.tables), "namespaces": list(plan.namespaces),
                                "elsewhere": list(plan.elsewhere)})
     return []

@@ -118,7 +118,7 @@ class ProjectDir:
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)
-        self._namespaces: dict[str, StackNamespace] = {}
+        self._namespaces: dict[tuple[str, str | None], StackNamespace] = {}
         if self.orchestrator_override and self.orchestrator_override not in ORCHESTRATORS:
             raise FlowstacksError(
                 f"unknown orchestrator '{self.orchestrator_override}'",
@@ -203,11 +203,13 @@ class ProjectDir:
         """The stacks of the config's matrix (``--all``)."""
         return [s.name for s in self.config.stacks]
 
-    def namespace(self, stack: str) -> StackNamespace:
-        """``stack`` parsed (once); a name Metaflow would not produce fails with its message."""
-        if stack not in self._namespaces:
-            self._namespaces[stack] = parse_stack(stack)
-        return self._namespaces[stack]
+    def namespace(self, stack: str, metaflow_user: str | None = None) -> StackNamespace:
+        """``stack`` parsed (once), a developer stack as its recorded Metaflow user
+        (``flowstacks:metaflowUser``); a name Metaflow would not produce fails with its message."""
+        key = (stack, metaflow_user)
+        if key not in self._namespaces:
+            self._namespaces[key] = parse_stack(stack, metaflow_user)
+        return self._namespaces[key]
 
     def orchestrator(self, stack: str) -> str:
         return self.orchestrator_override or self.config.orchestrator_for(self.namespace(stack))
@@ -262,12 +264,14 @@ class ProjectDir:
             names=deploy_names(pns, settings, token),
         )
 
-    def stack_context(self, stack: str, token_index: int = 0) -> StackContext:
+    def stack_context(self, stack: str, token_index: int = 0,
+                      metaflow_user: str | None = None) -> StackContext:
         """Everything ``stack`` deploys, with Metaflow's names for each flow.
 
         ``token_index`` is the production token candidate in force (0 = Metaflow's first token;
-        ``flowstacks token rotate`` records a later one in the stack's Pulumi config)."""
-        ns = self.namespace(stack)
+        ``flowstacks token rotate`` records a later one in the stack's Pulumi config);
+        ``metaflow_user`` the Metaflow user of a developer stack (``flowstacks:metaflowUser``)."""
+        ns = self.namespace(stack, metaflow_user)
         config = self.config
         spec = config.stack(stack)
         if ns.kind != "user" and self.has_config and not config.accepts(stack):

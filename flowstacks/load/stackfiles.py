@@ -66,6 +66,12 @@ def token_index(project_dir: Path, stack: str) -> int:
     return int(value)
 
 
+def metaflow_user(project_dir: Path, stack: str) -> str | None:
+    """The Metaflow user recorded for a developer stack (``flowstacks:metaflowUser``), or None."""
+    value = read_stack_config(project_dir, stack).get(USER_KEY)
+    return str(value) if value not in (None, "") else None
+
+
 def _token_problem(value: Any) -> str | None:
     try:
         index = int(value)

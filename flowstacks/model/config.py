@@ -95,6 +95,9 @@ class Kubernetes(Model):
     """Kubernetes / Argo settings."""
 
     namespace: str = "metaflow"
+    context: str | None = Field(
+        None, description="the kubeconfig context the stack's Kubernetes provider deploys with "
+        "(default: the kubeconfig's current context)")
     service_account: str | None = Field(None, description="default: one per stack, named for it")
     oidc_provider_arn: str = (
         "arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE")

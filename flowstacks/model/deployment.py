@@ -112,9 +112,19 @@ class StackContext(Frozen):
         return f"production:{self.production_token}"
 
     @property
+    def metaflow_user(self) -> str | None:
+        """The Metaflow user a developer stack deploys as when its name cannot spell it (recorded as
+        ``flowstacks:metaflowUser``: stack ``user.alice-corp-com``, branch ``user.alice@corp.com``);
+        None when the branch is the stack's name."""
+        if self.kind == "user" and self.branch_name != self.stack:
+            return self.branch_name.removeprefix("user.")
+        return None
+
+    @property
     def naming(self) -> NamingSettings:
         """The settings this stack's names were made with (exported as the output ``naming``)."""
-        return NamingSettings(self.config.aws.state_machine_prefix, self.token_index)
+        return NamingSettings(self.config.aws.state_machine_prefix, self.token_index,
+                              self.metaflow_user)
 
     def flow(self, name: str) -> FlowDeployment:
         return next(f for f in self.flows if f.flow.name == name)

@@ -72,6 +72,9 @@ class Platform(BaseModel):
     # -- Kubernetes / Argo ------------------------------------------------------------------------
     kubernetes_namespace: str | None = Field(
         None, description="METAFLOW_KUBERNETES_NAMESPACE: the pods' namespace (Argo and Airflow)")
+    kubernetes_context: str | None = Field(
+        None, description="the kubeconfig context Pulumi deploys the stack's Kubernetes objects "
+        "with (its explicit Kubernetes provider); default: the kubeconfig's current context")
     kubernetes_service_account: str | None = Field(
         None, description="the pods' service account; default one per stack, named for it "
         "(never taken from the Metaflow config: it carries the namespace's IAM role)")
@@ -180,6 +183,7 @@ SETTINGS: tuple[Setting, ...] = (
             ("KUBERNETES_NAMESPACE",)),
     Setting("kubernetes_namespace", "airflow.namespace", "airflow.namespace",
             ("KUBERNETES_NAMESPACE",)),
+    Setting("kubernetes_context", "kubernetes.context", "kubernetes.context"),
     Setting("kubernetes_service_account", "kubernetes.service_account", "kubernetes.service_account"),
     Setting("oidc_provider_arn", "kubernetes.oidc_provider_arn", "kubernetes.oidc_provider_arn"),
     Setting("argo_events_event", "kubernetes.argo_events_event", "kubernetes.argo_events_event",

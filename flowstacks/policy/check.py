@@ -37,20 +37,23 @@ def stack_info(manifest: dict[str, Any]) -> StackInfo:
     return StackInfo(manifest["stack"], NamingSettings.from_exported(outputs.get(NAMING_OUTPUT)))
 
 
-def manifest_inputs(value: Any) -> Any:
+def manifest_inputs(value: Any, preview: bool = False) -> Any:
     """A manifest's inputs for the rules: a secret is present but unknown here (the pack, which
-    gets the plaintext, checks it; offline, the checks that need it find nothing)."""
-    if value == SECRET_MARK:
+    gets the plaintext, checks it; offline, the checks that need it find nothing). In a preview
+    manifest (``synth --preview``) a null is an unknown too: the SDK never sends a None input,
+    so a null is an output the engine does not know yet, which the pack sees as unknown."""
+    if value == SECRET_MARK or (preview and value is None):
         return UNKNOWN
     if isinstance(value, dict):
-        return {k: manifest_inputs(v) for k, v in value.items()}
+        return {k: manifest_inputs(v, preview) for k, v in value.items()}
     if isinstance(value, list):
-        return [manifest_inputs(v) for v in value]
+        return [manifest_inputs(v, preview) for v in value]
     return value
 
 
 def check_manifest(manifest: dict, levels: dict[str, Level] | None = None) -> list[Violation]:
     """Every enabled rule on every resource of ``manifest``."""
-    resources = [Resource(r["type"], r["name"], manifest_inputs(r.get("inputs") or {}))
+    preview = bool(manifest.get("preview"))
+    resources = [Resource(r["type"], r["name"], manifest_inputs(r.get("inputs") or {}, preview))
                  for r in manifest["resources"]]
     return evaluate(resources, stack_info(manifest), levels)

@@ -30,8 +30,9 @@ from typing import Any, Callable
 
 from pulumi_policy.proxy import UnknownValueError
 
-from flowstacks.naming.settings import PREFIX_KEY, TOKEN_INDEX_KEY, NamingSettings
-from flowstacks.policy.rules import RULES, UNKNOWN, Resource, Rule, StackInfo
+from flowstacks.naming.settings import PREFIX_KEY, TOKEN_INDEX_KEY, USER_KEY, NamingSettings
+from flowstacks.naming.stacks import USER_SETTING
+from flowstacks.policy.rules import RULES, UNKNOWN, Resource, Rule, StackInfo, is_provider
 
 LEVELS = {"mandatory": "MANDATORY", "advisory": "ADVISORY", "disabled": "DISABLED"}
 # The policy config of the rules that read names: the keys of the stack output `naming`.
@@ -39,6 +40,8 @@ NAMING_CONFIG = {
     PREFIX_KEY: {"type": "string", "description": "aws.state_machine_prefix of the stack's config"},
     TOKEN_INDEX_KEY: {"type": "integer", "minimum": 0,
                       "description": "flowstacks:productionTokenIndex of the stack"},
+    USER_KEY: {"type": "string",
+               "description": "flowstacks:metaflowUser of a developer stack (default: the stack's config)"},
 }
 
 
@@ -71,20 +74,44 @@ def plain_inputs(value: Any) -> Any:
 
 
 def stack_of(urn: str) -> str:
-    """``urn:pulumi:<stack>::<project>::<type>::<name>`` -> the stack name (= Metaflow branch)."""
+    """``urn:pulumi:<stack>::<project>::<type>::<name>`` -> the Pulumi stack name (the Metaflow
+    branch, unless a developer stack records its Metaflow user: :class:`StackInfo`)."""
     return urn.split("::", 1)[0].split(":", 2)[2]
 
 
+def stack_setting(stack: str, key: str) -> str | None:
+    """A setting of the analysed stack's config. The Pulumi CLI starts a policy pack with the
+    stack's config in ``PULUMI_CONFIG`` and the stack in ``PULUMI_STACK`` (pulumi/pulumi
+    sdk/go/common/resource/plugin/analyzer_plugin.go, ``constructEnv``), which pulumi_policy hands
+    to ``pulumi.runtime`` before each validation (``_configure_runtime_settings``). Read only when
+    the runtime's stack is the resource's: a process that ran another stack's program (a test)
+    holds that stack's config."""
+    import pulumi
+    import pulumi.runtime
+
+    if pulumi.get_stack() != stack:
+        return None
+    return pulumi.runtime.get_config(key) or None
+
+
 def stack_info(args: Any) -> StackInfo:
-    """The stack of a validated resource, with the naming settings of the policy config."""
+    """The stack of a validated resource, with the naming settings of the policy config; the
+    Metaflow user of a developer stack, when the policy config does not give it, from the
+    stack's own config (``flowstacks:metaflowUser``, as the program reads it)."""
     get_config = getattr(args, "get_config", None)
-    return StackInfo(stack_of(args.urn), NamingSettings.from_exported(get_config() if get_config else {}))
+    settings = dict(get_config() if get_config else {})
+    stack = stack_of(args.urn)
+    if not settings.get(USER_KEY):
+        settings[USER_KEY] = stack_setting(stack, USER_SETTING)
+    return StackInfo(stack, NamingSettings.from_exported(settings))
 
 
 def validator(rule: Rule) -> Callable[[Any, Callable[..., None]], None]:
     """A CrossGuard ``validate(args, report_violation)`` that runs one plain rule."""
 
     def validate(args: Any, report_violation: Callable[..., None]) -> None:
+        if is_provider(args.resource_type):  # as offline check: providers are not checked
+            return
         resource = Resource(args.resource_type, args.name, plain_inputs(args.props or {}))
         for message in rule.check(resource, stack_info(args)):
             report_violation(message, args.urn)

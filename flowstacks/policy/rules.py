@@ -74,16 +74,18 @@ class Resource:
 
 @dataclass(frozen=True)
 class StackInfo:
-    """The stack a resource belongs to (its name is the Metaflow branch name) and the naming
-    settings its names were made with: the stack output ``naming`` of a manifest, or the
-    policy config under CrossGuard (:mod:`flowstacks.policy.crossguard`)."""
+    """The stack a resource belongs to and the naming settings its names were made with: the
+    stack output ``naming`` of a manifest, or the policy config and the stack's config under
+    CrossGuard (:mod:`flowstacks.policy.crossguard`). The Metaflow branch is the stack's name,
+    except for a developer stack with a recorded Metaflow user (``user.alice-corp-com`` deploys
+    ``user.alice@corp.com``)."""
 
     stack: str
     naming: NamingSettings = field(default_factory=NamingSettings)
 
     @property
     def branch_name(self) -> str:
-        return self.stack
+        return self.naming.branch_name(self.stack)
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -178,8 +180,12 @@ def namespace_tags(res: Resource, stack: StackInfo) -> list[str]:
     if missing:
         out.append(f"missing tags {missing}; fix: pass StackContext.tags to the resource")
     if tags.get("metaflow/branch") and tags["metaflow/branch"] != stack.branch_name:
-        out.append(f"tag metaflow/branch={tags['metaflow/branch']!r} in stack '{stack.stack}'; "
-                   "fix: a stack deploys only its own namespace")
+        fix = "fix: a stack deploys only its own namespace"
+        if stack.stack.startswith("user."):
+            fix += (" (a developer stack deploys as its Metaflow user; if it is not the one the stack "
+                    "name spells, give the rules its 'metaflow_user': the stack config "
+                    "flowstacks:metaflowUser, the stack output 'naming' for `flowstacks check`)")
+        out.append(f"tag metaflow/branch={tags['metaflow/branch']!r} in stack '{stack.stack}'; {fix}")
     if tags.get("flowstacks/stack") and tags["flowstacks/stack"] != stack.stack:
         out.append(f"tag flowstacks/stack={tags['flowstacks/stack']!r} in stack '{stack.stack}'")
     return out
@@ -294,6 +300,15 @@ def flow_without_timeout(res: Resource, stack: StackInfo) -> list[str]:
     return []
 
 
+PROVIDER_TYPE_PREFIX = "pulumi:providers:"  # the stack's explicit providers (no cloud object)
+
+
+def is_provider(resource_type: str) -> bool:
+    """Whether the resource is a provider (``pulumi:providers:aws``): its inputs are provider
+    settings, not a cloud object the rules are about."""
+    return resource_type.startswith(PROVIDER_TYPE_PREFIX)
+
+
 @dataclass(frozen=True)
 class Rule:
     name: str
@@ -307,7 +322,7 @@ RULES: tuple[Rule, ...] = (
     Rule("no-wildcard-iam", "No IAM statement with a '*' action or an unnecessary '*' resource.",
          "mandatory", no_wildcard_iam),
     Rule("namespace-tags", "Every role and taggable resource carries the namespace tags.",
-         "mandatory", namespace_tags),
+         "mandatory", namespace_tags, reads_names=True),
     Rule("names-in-namespace", "Every resource name and granted ARN belongs to the stack's namespace.",
          "mandatory", names_in_namespace, reads_names=True),
     Rule("targets-own-namespace", "Schedule and trigger rules target only their own namespace.",
@@ -336,6 +351,8 @@ def evaluate(resources: Iterable[Resource], stack: StackInfo,
     levels = levels or {}
     found = []
     for res in resources:
+        if is_provider(res.type):
+            continue
         for rule in rules:
             level = levels.get(rule.name, rule.level)
             if level == "disabled":

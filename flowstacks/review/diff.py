@@ -291,13 +291,14 @@ def diff_stacks(project_dir: Path, base: str, head: str, orchestrator: str | Non
     flow deleted from the config shows as a deletion before it happens. The same stack on both
     sides is a deployment review (:func:`review_manifests`): what ``pulumi up`` would do."""
     from flowstacks.load.project import ProjectDir
-    from flowstacks.load.stackfiles import token_index
+    from flowstacks.load.stackfiles import metaflow_user, token_index
     from flowstacks.synth.engine import synth_stack
 
     sides = {}
     for side, stack, folder in (("base", base, base_project_dir or project_dir),
                                 ("head", head, project_dir)):
-        ctx = ProjectDir(folder, orchestrator).stack_context(stack, token_index(folder, stack))
+        ctx = ProjectDir(folder, orchestrator).stack_context(stack, token_index(folder, stack),
+                                                               metaflow_user(folder, stack))
         sides[side] = (synth_stack(folder, stack, orchestrator).manifest(), ctx)
     if base == head:
         return review_manifests(sides["base"][0], sides["head"][0], sides["base"][1],

@@ -42,13 +42,20 @@ def _arn(service: str, region: str, account: str, resource: str) -> str:
 
 
 class RealisticMocks(pulumi.runtime.Mocks):
-    """Mock provider: echoes inputs and adds the ids/ARNs the real provider would compute."""
+    """Mock provider: echoes inputs and adds the ids/ARNs the real provider would compute.
 
-    def __init__(self, region: str, account: str):
+    ``preview``: as in a first ``pulumi preview``, where nothing exists yet: a provider's preview
+    echoes the inputs and leaves what only a create computes (ids, ARNs, revisions, etags)
+    unknown, so every input made from them is unknown too."""
+
+    def __init__(self, region: str, account: str, preview: bool = False):
         self.region = region
         self.account = account
+        self.preview = preview
 
     def _outputs(self, typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        if self.preview:  # an empty id and a missing output are unknown to the SDK in a preview
+            return "", dict(inputs)
         r, a = self.region, self.account
         # Like a provider, echo the inputs; large documents (definitions, templates) are left
         # out: components read only names, ids and ARNs back, and echoing them doubled the cost.
@@ -99,14 +106,18 @@ class Recorded:
     and ``parent`` are the URNs the Pulumi engine gives the resource and its parent (what
     ``pulumi state unprotect`` and ``pulumi stack --show-urns`` name), see :func:`engine_urn`."""
 
-    __slots__ = ("type", "name", "inputs_json", "protect", "custom", "urn", "parent", "retain")
+    __slots__ = ("type", "name", "inputs_json", "protect", "custom", "urn", "parent", "retain",
+                 "provider")
 
     def __init__(self, type: str, name: str, inputs_json: str, protect: bool, custom: bool,
-                 urn: str = "", parent: str = "", retain: bool = False):
+                 urn: str = "", parent: str = "", retain: bool = False, provider: str = ""):
         self.type, self.name, self.inputs_json = type, name, inputs_json
         self.protect, self.custom = protect, custom
         self.urn, self.parent = urn, parent
         self.retain = retain  # retainOnDelete: `pulumi destroy` leaves the cloud object
+        # the engine URN of the explicit provider it is created with ("" for Pulumi's default
+        # provider); kept for tests, not written to the manifest
+        self.provider = provider
 
     @property
     def inputs(self) -> dict[str, Any]:
@@ -170,9 +181,11 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         # what MockMonitor.RegisterResource does, with the inputs already decoded
         urn = self.make_urn(request.parent, request.type, request.name)
         engine, parent = self._engine_urn(request, urn)
+        provider = request.provider.rpartition("::")[0]  # a reference is "<urn>::<id>"
         self.recorded.append(Recorded(request.type, request.name, recorded,
                                       bool(request.protect), bool(request.custom), engine, parent,
-                                      bool(request.retainOnDelete)))
+                                      bool(request.retainOnDelete),
+                                      self.engine_urns.get(provider, provider)))
         if f'"{SECRET_MARK}"' in recorded:  # the provider gets secrets as the SDK decodes them
             inputs = rpc.deserialize_properties(request.object)
         id_, state = self.mocks.new_resource(pulumi.runtime.MockResourceArgs(
@@ -239,13 +252,21 @@ class StackResult:
     resources: list[Recorded]
     outputs: dict[str, Any]
     artifacts: list[Artifact] = field(default_factory=list)
+    # made as a first `pulumi preview` sees it: null inputs and outputs are unknown values
+    preview: bool = False
+
+    @property
+    def _head(self) -> dict[str, Any]:
+        head = {"stack": self.stack, "project": self.project, "outputs": self.outputs}
+        return {**head, "preview": True} if self.preview else head
 
     def summary(self) -> "StackResult":
         """The same result without the recorded inputs and artifact contents (for reports)."""
         return StackResult(self.stack, self.project,
                            [Recorded(r.type, r.name, "{}", r.protect, r.custom, r.urn, r.parent, r.retain)
                             for r in self.resources],
-                           self.outputs, [Artifact(a.path, "", a.written) for a in self.artifacts])
+                           self.outputs, [Artifact(a.path, "", a.written) for a in self.artifacts],
+                           self.preview)
 
     def _custom_sorted(self) -> list[Recorded]:
         return sorted((r for r in self.resources if r.custom), key=lambda r: (r.type, r.name))
@@ -254,9 +275,7 @@ class StackResult:
         """``{"stack", "project", "outputs", "resources": [{"type", "name", "inputs",
         "protect", "urn", "parent"}]}``, custom resources only, sorted by type and name."""
         return {
-            "stack": self.stack,
-            "project": self.project,
-            "outputs": self.outputs,
+            **self._head,
             "resources": [
                 {"type": r.type, "name": r.name, "inputs": r.inputs, "protect": r.protect,
                  **({"retainOnDelete": True} if r.retain else {}), "urn": r.urn, "parent": r.parent}
@@ -266,18 +285,19 @@ class StackResult:
 
     def manifest_text(self) -> str:
         """:meth:`manifest` as written to ``manifest.json`` (one resource per line)."""
-        head = {"stack": self.stack, "project": self.project, "outputs": self.outputs}
-        return manifest_json(head, [r.manifest_line() for r in self._custom_sorted()])
+        return manifest_json(self._head, [r.manifest_line() for r in self._custom_sorted()])
 
 
 def run_program(stack: str, program: Callable[[], Any], region: str = "us-east-1",
                 account: str = "123456789012", config: dict[str, str] | None = None,
                 project: str = PULUMI_PROJECT, secret_keys: list[str] | None = None,
-                mocks: RealisticMocks | None = None) -> tuple[Any, RecordingMonitor]:
-    """Run ``program`` as the Pulumi program of ``stack`` under the recording mocks."""
+                mocks: RealisticMocks | None = None,
+                preview: bool = True) -> tuple[Any, RecordingMonitor]:
+    """Run ``program`` as the Pulumi program of ``stack`` under the recording mocks, as in a
+    ``pulumi preview`` (``preview=False``: as in a ``pulumi up``)."""
     monitor = RecordingMonitor(mocks or RealisticMocks(region, account))
     pulumi_settings.ROOT.set(None)
-    pulumi_mocks.set_mocks(monitor.mocks, project=project, stack=stack, preview=True,
+    pulumi_mocks.set_mocks(monitor.mocks, project=project, stack=stack, preview=preview,
                            monitor=monitor)
     pulumi_settings.ROOT.set(None)  # run_in_stack creates the root Stack that collects exports
     qualify = lambda k: k if ":" in k else f"{PULUMI_PROJECT}:{k}"  # noqa: E731
@@ -307,11 +327,12 @@ def stack_config(project_dir: Path, stack: str) -> dict[str, str]:
 
 
 def synth_stack(project: "ProjectDir | Path", stack: str, orchestrator: str | None = None,
-                artifact_dir: Path | None = None) -> StackResult:
+                artifact_dir: Path | None = None, preview: bool = False) -> StackResult:
     """Run the program for one stack and collect resources, exports and artifacts (written
     into ``artifact_dir`` as they are made when given, else kept in memory). ``project``: the
     loaded project, passed on to the program (its config and flows are not read again), or its
-    folder (then loaded with ``orchestrator`` as its override)."""
+    folder (then loaded with ``orchestrator`` as its override). ``preview``: as a first
+    ``pulumi preview`` (:class:`RealisticMocks`)."""
     from flowstacks.deploy.program import main
     from flowstacks.load.project import ProjectDir
 
@@ -327,9 +348,10 @@ def synth_stack(project: "ProjectDir | Path", stack: str, orchestrator: str | No
     sink = ArtifactSink(artifact_dir)
     artifacts, monitor = run_program(
         stack, lambda: main(project, sink, offline=True), aws.region, aws.account_id, config,
-        secret_keys=[k for k, v in config.items() if v == SECRET_MARK])
+        secret_keys=[k for k, v in config.items() if v == SECRET_MARK],
+        mocks=RealisticMocks(aws.region, aws.account_id, preview))
     return StackResult(stack=stack, project=monitor.stack_outputs["project"], resources=monitor.recorded,
-                       outputs=monitor.stack_outputs, artifacts=list(artifacts or []))
+                       outputs=monitor.stack_outputs, artifacts=list(artifacts or []), preview=preview)
 
 
 def write_stack(result: StackResult, folder: Path) -> None:
@@ -341,7 +363,7 @@ def write_stack(result: StackResult, folder: Path) -> None:
 
 def synth(project: "ProjectDir | Path", stacks: list[str], out: Path,
           orchestrator: str | None = None,
-          on_stack: Callable[[str], None] | None = None) -> list[StackResult]:
+          on_stack: Callable[[str], None] | None = None, preview: bool = False) -> list[StackResult]:
     """Synthesize ``stacks`` into ``out/<stack>/``; all or nothing. ``project``: the loaded
     project (see :func:`synth_stack`) or its folder (loaded once for all stacks)."""
     from flowstacks.load.project import ProjectDir
@@ -359,7 +381,7 @@ def synth(project: "ProjectDir | Path", stacks: list[str], out: Path,
     results = []
     try:
         for stack in stacks:
-            result = synth_stack(project, stack, orchestrator, staging / stack)
+            result = synth_stack(project, stack, orchestrator, staging / stack, preview=preview)
             write_stack(result, staging / stack)
             results.append(result.summary())  # what is written need not stay in memory
             if on_stack:

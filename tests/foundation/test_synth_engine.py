@@ -75,7 +75,7 @@ def test_failing_synth_leaves_no_output(tmp_path, monkeypatch):
     (out / "prod" / "old.txt").write_text("previous run")
     calls = []
 
-    def fake_synth_stack(project_dir, stack, orchestrator=None, artifact_dir=None):
+    def fake_synth_stack(project_dir, stack, orchestrator=None, artifact_dir=None, preview=False):
         calls.append(stack)
         if stack == "test.b":
             raise RuntimeError("boom in the second stack")

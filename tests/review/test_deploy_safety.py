@@ -114,7 +114,10 @@ def test_packages_are_retained_and_never_protected():
                     and r["inputs"].get("contentType") == "application/gzip"]
         assert len(packages) == len(FLOWS)
         assert all(r.get("retainOnDelete") and not r["protect"] for r in packages)
-        others = [r for r in manifest["resources"] if r not in packages]
+        # the explicit providers hold nothing in the cloud: neither protected nor retained
+        providers = [r for r in manifest["resources"] if r["type"].startswith("pulumi:providers:")]
+        assert providers and not any(r["protect"] or r.get("retainOnDelete") for r in providers)
+        others = [r for r in manifest["resources"] if r not in packages and r not in providers]
         assert all(r["protect"] and not r.get("retainOnDelete") for r in others)
 
 
@@ -219,6 +222,9 @@ def test_manifest_urns_are_the_engines(orchestrator):
         assert prefix == "urn:pulumi:prod::flowstacks" and name == r["name"]
         assert qualified.endswith("$" + r["type"]) or qualified == r["type"]
         assert ROOT_STACK_TYPE not in qualified
+        if r["parent"] == stack_urn:  # only the stack's providers sit under the root
+            assert r["type"].startswith("pulumi:providers:") and qualified == r["type"]
+            continue
         # the type is qualified by the parent's whole chain, as the engine does
         parent = components[r["parent"]]
         assert qualified == f"{parent.urn.split('::')[2]}${r['type']}"

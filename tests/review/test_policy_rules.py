@@ -139,7 +139,9 @@ def test_real_resource_validation_policy_accepts_the_adapter():
     configured = resource_policies(ResourceValidationPolicy, EnforcementLevel, PolicyConfigSchema)
     schemas = {p.name: p.config_schema for p in configured}
     assert set(schemas["names-in-namespace"].properties) == {"state_machine_prefix",
-                                                             "production_token_index"}
+                                                             "production_token_index", "metaflow_user"}
+    # the tag rule compares the branch tag with the namespace, so it takes the Metaflow user too
+    assert set(schemas["namespace-tags"].properties) == set(schemas["names-in-namespace"].properties)
     assert schemas["no-wildcard-iam"] is None
 
 

@@ -15,7 +15,6 @@ from flowstacks.deploy.backends import (
 )
 from flowstacks.deploy.components.airflow_dag import AirflowDag, AirflowDagArgs
 from flowstacks.deploy.components.airflow_tasks import AirflowTaskIdentity
-from flowstacks.deploy.components import protected_resources
 from flowstacks.deploy.components.code_package import package_object
 from flowstacks.deploy.components.include_file import included_file_objects
 from flowstacks.deploy.components.role import TaskIdentityArgs
@@ -49,7 +48,7 @@ async def deploy_stack(options: StackOptions) -> BackendResult:
             rendered.append(RenderedDag(flow, artifact.content))
     problems.raise_all()
     role = task_role(ctx)
-    protected = protected_resources(ctx.protect)
+    protected = options.component_options()
     AirflowTaskIdentity(f"{ctx.stack}-airflow-tasks", TaskIdentityArgs(
         role, service_account_name(ctx), airflow.namespace), protected)
     add_role(options, result, role)

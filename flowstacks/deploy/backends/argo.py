@@ -18,7 +18,6 @@ from flowstacks.deploy.backends import (
 )
 from flowstacks.deploy.components.argo_flow import ArgoFlow, ArgoFlowArgs
 from flowstacks.deploy.components.argo_identity import ArgoTaskIdentity
-from flowstacks.deploy.components import protected_resources
 from flowstacks.deploy.components.code_package import package_object
 from flowstacks.deploy.components.role import TaskIdentityArgs
 from flowstacks.deploy.options import StackOptions
@@ -51,7 +50,7 @@ async def deploy_stack(options: StackOptions) -> BackendResult:
         rendered.append(RenderedObjects(flow, compact_json(
             [objects.template, objects.cron, objects.sensor])))
     role = irsa_role(ctx, service_account, namespace)
-    protected = protected_resources(ctx.protect)
+    protected = options.component_options()
     ArgoTaskIdentity(f"{ctx.stack}-argo-tasks", TaskIdentityArgs(role, service_account, namespace),
                      protected)
     add_role(options, result, role)

@@ -13,7 +13,6 @@ from flowstacks.errors import Problems
 from flowstacks.deploy.backends import (
     BackendResult, FlowBatches, FlowRender, add_role, flow_renders,
 )
-from flowstacks.deploy.components import protected_resources
 from flowstacks.deploy.components.code_package import package_object
 from flowstacks.deploy.components.include_file import included_file_objects
 from flowstacks.deploy.components.role import NamespaceRole, RoleArgs
@@ -70,7 +69,7 @@ async def deploy_stack(options: StackOptions) -> BackendResult:
     started = [m.state_machine_name for m in machines if m.rules]
     roles = sfn_roles(ctx, [m.needs for m in machines], started)
 
-    protected = protected_resources(ctx.protect)
+    protected = options.component_options()
     execution = NamespaceRole("sfn-execution-role", RoleArgs(roles.execution), protected)
     if roles.task:
         NamespaceRole("batch-task-role", RoleArgs(roles.task), protected)

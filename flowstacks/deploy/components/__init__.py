@@ -11,6 +11,8 @@ The backends that create them are in :mod:`flowstacks.deploy.backends`.
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import pulumi
 
 
@@ -24,10 +26,14 @@ def _protect_cloud_resources(args: pulumi.ResourceTransformationArgs
         args.props, pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(protect=True)))
 
 
-def protected_resources(protect: bool) -> pulumi.ResourceOptions:
+def protected_resources(protect: bool, providers: Sequence[pulumi.ProviderResource] = ()
+                        ) -> pulumi.ResourceOptions:
     """The options of a stack's outermost components: with ``protect``, every cloud resource
     created under the component, at any depth, is protected (a transformation, which children
     inherit from their parent). Components themselves are not: they hold nothing in the cloud,
     and deleting a flow then needs ``pulumi state unprotect`` only for the resources whose URNs
-    the manifest lists (flowstacks.review)."""
-    return pulumi.ResourceOptions(transformations=[_protect_cloud_resources] if protect else None)
+    the manifest lists (flowstacks.review). ``providers``: the stack's explicit providers
+    (:mod:`flowstacks.deploy.components.providers`), which every resource under the component
+    inherits from its parent."""
+    return pulumi.ResourceOptions(transformations=[_protect_cloud_resources] if protect else None,
+                                  providers=list(providers) or None)
