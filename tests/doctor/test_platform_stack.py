@@ -66,8 +66,13 @@ def test_synthesized_objects_are_protected_and_match_the_plan(tmp_path):
     root = _project(tmp_path, ENABLE)
     project = ProjectDir(root)
     manifest = synth_stack(project, "platform").manifest()
-    custom = [r for r in manifest["resources"] if not r["type"].startswith("flowstacks:")]
+    custom = [r for r in manifest["resources"]
+              if not r["type"].startswith(("flowstacks:", "pulumi:providers:"))]
     assert custom and all(r["protect"] for r in custom)
+    # created with pinned providers (the prod class's account and region), not Pulumi's defaults
+    aws_provider = next(r for r in manifest["resources"] if r["type"] == "pulumi:providers:aws")
+    assert aws_provider["inputs"]["region"] == "us-east-1"
+    assert "123456789012" in aws_provider["inputs"]["allowedAccountIds"]
     by_type = {}
     for r in custom:
         by_type.setdefault(r["type"].rsplit(":", 1)[-1], []).append(r["inputs"])
