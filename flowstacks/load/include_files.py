@@ -4,7 +4,7 @@ Metaflow 2.19.39 ``includefile.py``: at ``step-functions create`` / ``argo-workf
 ``airflow create`` the default file is evaluated (``IncludeFile._eval_default``) and stored by
 ``UploaderV2.store`` -> ``UploaderV1.store``: the file's bytes, gzipped (compresslevel 3), are put
 at ``os.path.join(DATATOOLS_S3ROOT, flow_name, sha1(bytes))`` (``overwrite=False``), and the
-parameter's default becomes ``json.dumps`` of the descriptor::
+parameter's default becomes the descriptor as JSON (Python's default separators)::
 
     {"type": "uploader-v2", "url": "s3://...", "is_text": true, "encoding": "utf-8",
      "note": "Internal representation of IncludeFile", "sub-type": "uploaded", "size": N}
@@ -50,7 +50,7 @@ def object_url(datastore_root: str, flow_name: str, inc: IncludedFile) -> str:
 
 
 def descriptor(datastore_root: str, flow_name: str, inc: IncludedFile) -> str:
-    """The parameter default Metaflow deploys: ``json.dumps`` of the uploader-v2 descriptor."""
+    """The parameter default Metaflow deploys: the uploader-v2 descriptor as Metaflow writes it."""
     return metaflow_json({
         "type": "uploader-v2", "url": object_url(datastore_root, flow_name, inc),
         "is_text": inc.is_text, "encoding": inc.encoding, "note": NOTE,
