@@ -87,7 +87,7 @@ def _parameters(cls: type) -> list[Parameter]:
     from flowstacks.model.flow import Parameter
 
     out = []
-    for _, param in cls._get_parameters():
+    for var, param in cls._get_parameters():
         if param.IS_CONFIG_PARAMETER:
             continue
         kwargs = param.kwargs
@@ -97,6 +97,7 @@ def _parameters(cls: type) -> list[Parameter]:
         type_name = getattr(ptype, "__name__", None) or type(ptype).__name__
         out.append(Parameter(
             name=param.name,
+            attribute=var,
             type="JSON" if type_name == "JSONTypeClass" else type_name,
             default=None if deploy_time else jsonable(default),
             has_default="default" in kwargs and default is not None,
@@ -176,6 +177,7 @@ def build_flow(resolved: ResolvedFlow) -> Flow:
         trigger_on_finish=tuple(upstreams),
         flow_decorators=others,
         doc=inspect.getdoc(cls) if cls.__doc__ else None,
+        doc_raw=cls.__doc__ or None,
     )
 
 
