@@ -53,7 +53,9 @@ def _steps(cls: type) -> list[Step]:
         for deco in node.decorators:
             if not getattr(deco, "_ran_init", True):
                 deco.external_init()
-            decos.append(Decorator(name=deco.name, attributes=jsonable(deco.attributes)))
+            decos.append(Decorator(name=deco.name, attributes=jsonable(deco.attributes),
+                                   given=tuple(sorted(getattr(deco, "_user_defined_attributes",
+                                                              ()) or ()))))
         steps.append(Step(
             name=node.name,
             type=node.type,

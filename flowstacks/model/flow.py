@@ -25,6 +25,9 @@ class Decorator(Frozen):
 
     name: str
     attributes: dict[str, Any]
+    # the attributes the flow's author wrote (the rest are Metaflow's defaults, some read from
+    # the Metaflow config of the machine that loaded the flow)
+    given: tuple[str, ...] = ()
 
 
 class Step(Frozen):

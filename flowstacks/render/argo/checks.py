@@ -92,8 +92,8 @@ def check_steps(fd: FlowDeployment, namespace: str | None = None) -> None:
             raise MetaflowRuleError(
                 f"The timeout for step *{step.name}* should be at least 60 seconds for "
                 "execution on Kubernetes.", where=where)
-        k8s = step.decorator("kubernetes")
-        wanted = k8s.attributes.get("namespace") if k8s else None
+        deco = step.decorator("kubernetes")
+        wanted = deco.attributes.get("namespace") if deco and "namespace" in deco.given else None
         if wanted and namespace and wanted != namespace:
             raise MetaflowRuleError(
                 "Multi-namespace Kubernetes execution of flows in Argo Workflows is not "

@@ -101,6 +101,15 @@ def _key_values(value: Any) -> dict[str, str]:
     return {str(k): str(v) for k, v in value.items()}
 
 
+def given_attribute(step: Step, decorator: str, name: str) -> Any:
+    """An attribute the flow's author wrote (not a default the loader's Metaflow config filled
+    in: the stack's own namespace and service account stand in for those)."""
+    deco = step.decorator(decorator)
+    if deco is None or name not in deco.given:
+        return None
+    return deco.attributes.get(name) or None
+
+
 def pod_options(ctx: StackContext, step: Step) -> PodOptions:
     """A static ``@kubernetes``'s pod options (Metaflow's defaults without one)."""
     k8s = step.decorator("kubernetes")
@@ -124,8 +133,8 @@ def pod_options(ctx: StackContext, step: Step) -> PodOptions:
         tmpfs_path=str(a.get("tmpfs_path") or "/metaflow_temp"),
         tmpfs_tempdir=bool(a.get("tmpfs_tempdir", True)),
         shared_memory=None if shm is None else int(shm),
-        service_account=(k8s.attributes.get("service_account") or None) if k8s else None,
-        namespace=(k8s.attributes.get("namespace") or None) if k8s else None,
+        service_account=given_attribute(step, "kubernetes", "service_account"),
+        namespace=given_attribute(step, "kubernetes", "namespace"),
     )
 
 

@@ -138,8 +138,12 @@ def dag_templates(flow: Flow) -> list[dict[str, Any]]:
     """Foreach sub-DAG templates, then the flow's own DAG template (entrypoint = flow name)."""
     for step in flow.steps:
         if step.type == "split-switch" or step.switch_cases:
-            raise FlowstacksError("conditional (switch) steps are not supported by the Argo "
-                                  "backend yet", where=f"{flow.file} ({flow.name}.{step.name})")
+            raise FlowstacksError(
+                "switch steps (self.next({...}, condition=...)) are not rendered by flowstacks' "
+                "Argo backend yet: Metaflow 2.19.39 deploys them with `when:` conditions (and a "
+                "recursive steps template for a step that loops on itself), which flowstacks "
+                "does not reproduce exactly", where=f"{flow.file} ({flow.name}.{step.name})",
+                hint="deploy this flow with Metaflow's own argo-workflows create for now")
     shapes = ArgoShapes(flow)
     top = walk(flow, shapes)
     return shapes.templates + [{"name": flow.name, "dag": {"failFast": True, "tasks": top.tasks}}]

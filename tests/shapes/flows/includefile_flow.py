@@ -1,4 +1,4 @@
-"""IncludeFile with a literal default (uploaded at deploy time by Metaflow)."""
+"""IncludeFile: a literal default (uploaded at deploy time by Metaflow)."""
 from metaflow import FlowSpec, IncludeFile, project, step
 
 
