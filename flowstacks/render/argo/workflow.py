@@ -22,7 +22,9 @@ from flowstacks.render.argo import events
 from flowstacks.render.argo.checks import (
     CRON_WORKFLOW_NAME_MAX, DNS1123_SUBDOMAIN_MAX, check_kubernetes_name, check_steps,
 )
-from flowstacks.render.argo.dag import dag_templates, graph_structure, param, sanitize
+from flowstacks.render.argo.dag import (
+    check_no_switch, dag_templates, graph_structure, param, sanitize,
+)
 from flowstacks.render.argo.env import ARGO_USER, env_list, error_hook_env, step_env
 from flowstacks.render.artifact import Artifact
 from flowstacks.render.metaflow_runtime import (
@@ -287,6 +289,7 @@ def render_flow(ctx: StackContext, fd: FlowDeployment, package: CodePackageRef,
     """Every Argo object of one flow in one namespace (pure, deterministic)."""
     check_kubernetes_name(fd.argo_template_name, "WorkflowTemplate", fd, DNS1123_SUBDOMAIN_MAX)
     check_steps(fd, ctx.config.kubernetes.namespace)
+    check_no_switch(fd.flow)
     params = parameters(fd)
     trigs = events.triggers(ctx, fd)
     cron = events.cron_workflow(ctx, fd)
