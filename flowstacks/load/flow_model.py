@@ -54,7 +54,9 @@ def _steps(cls: type) -> list[Step]:
         for deco in node.decorators:
             if not getattr(deco, "_ran_init", True):
                 deco.external_init()
-            decos.append(Decorator(name=deco.name, attributes=jsonable(deco.attributes)))
+            decos.append(Decorator(name=deco.name, attributes=jsonable(deco.attributes),
+                                   given=tuple(sorted(getattr(deco, "_user_defined_attributes",
+                                                              ()) or ()))))
         steps.append(Step(
             name=node.name,
             type=node.type,
@@ -126,7 +128,7 @@ def _parameters(cls: type, rel: str) -> list[Parameter]:
     from flowstacks.model.flow import Parameter
 
     out = []
-    for _, param in cls._get_parameters():
+    for var, param in cls._get_parameters():
         if param.IS_CONFIG_PARAMETER:
             continue
         kwargs = param.kwargs
@@ -144,6 +146,7 @@ def _parameters(cls: type, rel: str) -> list[Parameter]:
         type_name = getattr(ptype, "__name__", None) or type(ptype).__name__
         out.append(Parameter(
             name=param.name,
+            attribute=var,
             type="JSON" if type_name == "JSONTypeClass" else type_name,
             default=None if deploy_time else jsonable(default),
             has_default="default" in kwargs and default is not None,
@@ -264,6 +267,7 @@ def build_flow(resolved: ResolvedFlow) -> Flow:
         trigger_on_finish=tuple(upstreams),
         flow_decorators=others,
         doc=inspect.getdoc(cls) if cls.__doc__ else None,
+        doc_raw=cls.__doc__ or None,
     )
 
 

@@ -264,6 +264,14 @@ class ProjectDir:
             names=deploy_names(pns, settings, token),
         )
 
+    def _deploying_user(self) -> str | None:
+        """The user Metaflow's deployer would record (``util.get_username``) in this env."""
+        from flowstacks.load.metaflow_env import read_metaflow_env
+        from flowstacks.naming.project import resolve_username
+
+        mfenv = read_metaflow_env(self.flows_dir, self.environ)
+        return resolve_username(mfenv.env, mfenv.local_config, mfenv.global_config)
+
     def stack_context(self, stack: str, token_index: int = 0,
                       metaflow_user: str | None = None) -> StackContext:
         """Everything ``stack`` deploys, with Metaflow's names for each flow.
@@ -283,6 +291,10 @@ class ProjectDir:
         config, platform = self.stack_platform(stack)
         project = self.project_name
         owner = ns.user if ns.kind == "user" else config.owner
+        if ns.kind != "user" and not self.has_config:
+            # zero-config deploys what `python flow.py ... create` would on this machine:
+            # METAFLOW_OWNER is the deploying user (util.get_username), as Metaflow's deployers set it
+            owner = self._deploying_user() or owner
         settings = NamingSettings(config.aws.state_machine_prefix, token_index)
         # every flow of the namespace shares its token: computed once for the stack
         token = namespace_token(project, ns.branch_name, token_index)

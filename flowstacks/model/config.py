@@ -108,6 +108,11 @@ class Kubernetes(Model):
     argo_events_sensor_namespace: str | None = None
     argo_events_event_bus: str = Field("default", description="METAFLOW_ARGO_EVENTS_EVENT_BUS")
     argo_events_webhook_auth: str = Field("none", description="METAFLOW_ARGO_EVENTS_WEBHOOK_AUTH")
+    argo_version: str | None = Field(
+        None, pattern=r"^[0-9]+\.[0-9]+(\.[0-9]+)?$",
+        description="Argo Workflows version the cluster runs (e.g. '3.5'): before 3.6 a "
+        "CronWorkflow gets the single `schedule` field (what Metaflow writes by default), from "
+        "3.6 on (and when unset) the `schedules` list that Argo 4 requires")
 
 
 class Airflow(Model):

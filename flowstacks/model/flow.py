@@ -25,6 +25,9 @@ class Decorator(Frozen):
 
     name: str
     attributes: dict[str, Any]
+    # the attributes the flow's author wrote (the rest are Metaflow's defaults, some read from
+    # the Metaflow config of the machine that loaded the flow)
+    given: tuple[str, ...] = ()
 
 
 class Step(Frozen):
@@ -88,6 +91,7 @@ class Parameter(Frozen):
 
     name: str
     type: str  # str, int, float, bool, JSON
+    attribute: str | None = None  # the class attribute that holds it (Metaflow's python_var_name)
     default: Any = None
     has_default: bool = False
     required: bool = False
@@ -163,7 +167,8 @@ class Flow(Frozen):
     triggers: tuple[EventTrigger, ...] = ()
     trigger_on_finish: tuple[UpstreamSpec, ...] = ()
     flow_decorators: tuple[Decorator, ...] = ()
-    doc: str | None = None
+    doc: str | None = None  # inspect.getdoc: dedented
+    doc_raw: str | None = None  # the class's __doc__ as written (Argo's description annotation)
 
     def step(self, name: str) -> Step:
         for s in self.steps:

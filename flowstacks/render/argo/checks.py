@@ -4,6 +4,7 @@ refuses (Metaflow's messages), and names Kubernetes would refuse (docs/metaflow-
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from flowstacks.errors import FlowstacksError, MetaflowRuleError
 from flowstacks.model.deployment import FlowDeployment
@@ -28,10 +29,59 @@ def check_kubernetes_name(name: str, kind: str, fd: FlowDeployment, limit: int) 
                  "user.john_doe (Metaflow keeps spaces, '/' and non-ASCII letters)")
 
 
-def check_steps(fd: FlowDeployment) -> None:
-    """What ``KubernetesDecorator.step_init`` refuses when Metaflow attaches ``@kubernetes``."""
+# metaflow_environment.InvalidEnvironmentException; conda_decorator/pypi_decorator step_init
+ENVIRONMENT_HEADLINE = "Incompatible environment"
+VIRTUAL_ENVIRONMENTS = {"conda": ("conda", "pypi", "fast-bakery"),
+                        "pypi": ("conda", "pypi", "fast-bakery")}
+# a flow decorator attaches its step decorator to every step (conda_base -> conda)
+BASE_DECORATORS = {"conda_base": "conda", "pypi_base": "pypi"}
+ENVIRONMENT_HINT = ("flowstacks deploys tasks with --environment=local: install the packages in "
+                    "the step's image instead (compute image= or @kubernetes(image=...)) and "
+                    "remove @{0}")
+
+
+def environment_error(fd: FlowDeployment) -> MetaflowRuleError | None:
+    """``@conda``/``@pypi`` (or their ``_base`` forms): Metaflow refuses them without
+    ``--environment=conda|pypi``, which flowstacks does not render (its bootstrap is not
+    reproduced), so the tasks would run without their packages."""
+    flow = fd.flow
+    base = next((BASE_DECORATORS[d.name] for d in flow.flow_decorators
+                 if d.name in BASE_DECORATORS), None)
+    for step in flow.steps:
+        name = base or next((d.name for d in step.decorators if d.name in VIRTUAL_ENVIRONMENTS),
+                            None)
+        if name:
+            envs = " or ".join(f"--environment={e}" for e in VIRTUAL_ENVIRONMENTS[name])
+            return MetaflowRuleError(
+                f"@{name} decorator requires {envs}", headline=ENVIRONMENT_HEADLINE,
+                where=f"{flow.file} ({flow.name}.{step.name})",
+                hint=ENVIRONMENT_HINT.format(name if base is None else f"{name}_base"))
+    return None
+
+
+def is_parallel(flow_step: Any) -> bool:
+    """A ``@parallel`` step, or the ``num_parallel`` foreach that fans out to one."""
+    return bool(flow_step.decorator("parallel")) or (
+        flow_step.type == "foreach" and flow_step.foreach_param is None)
+
+
+def check_steps(fd: FlowDeployment, namespace: str | None = None) -> None:
+    """What ``KubernetesDecorator.step_init`` and ``ArgoWorkflows`` refuse (Metaflow's
+    messages), and what flowstacks cannot render exactly (``@parallel``)."""
+    env_error = environment_error(fd)
+    if env_error is not None:
+        raise env_error
     for step in fd.flow.steps:
         where = f"{fd.flow.file} ({fd.flow.name}.{step.name})"
+        if is_parallel(step):
+            raise FlowstacksError(
+                "@parallel steps (self.next(..., num_parallel=N)) are not rendered by "
+                "flowstacks' Argo backend: Metaflow 2.19.39 runs them as a Kubernetes JobSet "
+                "(a control task and N-1 workers wired with MF_WORLD_SIZE/MF_MASTER_ADDR), "
+                "which flowstacks does not reproduce; it never renders them as an ordinary "
+                "foreach", where=where,
+                hint="deploy this flow with Metaflow's own argo-workflows create, or replace "
+                     "num_parallel with a foreach")
         if step.decorator("batch"):
             raise MetaflowRuleError(
                 f"Step *{step.name}* is marked for execution both on AWS Batch and Kubernetes. "
@@ -42,3 +92,13 @@ def check_steps(fd: FlowDeployment) -> None:
             raise MetaflowRuleError(
                 f"The timeout for step *{step.name}* should be at least 60 seconds for "
                 "execution on Kubernetes.", where=where)
+        deco = step.decorator("kubernetes")
+        wanted = deco.attributes.get("namespace") if deco and "namespace" in deco.given else None
+        if wanted and namespace and wanted != namespace:
+            raise MetaflowRuleError(
+                "Multi-namespace Kubernetes execution of flows in Argo Workflows is not "
+                f"currently supported. \nStep *{step.name}* is trying to override the default "
+                f"Kubernetes namespace *{namespace}*.", headline="Argo Workflows error",
+                where=where,
+                hint=f"this stack deploys into Kubernetes namespace {namespace!r}: drop "
+                     "namespace= from @kubernetes, or set the stack's Kubernetes namespace")

@@ -73,6 +73,71 @@ def step_compute(ctx: StackContext, step: Step) -> Compute:
                    image=attrs["image"], gpu=attrs["gpu"], static=k8s is not None)
 
 
+@dataclass(frozen=True)
+class PodOptions:
+    """The pod-level options of ``@kubernetes`` as ``KubernetesDecorator.step_init`` resolves
+    them and ``_container_templates`` renders them (labels, annotations, volumes, scheduling)."""
+
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    node_selector: dict[str, str]
+    tolerations: list[dict[str, Any]] | None
+    secrets: list[str]
+    pvcs: dict[str, str] | None
+    tmpfs_size: int | None  # MiB; None: no tmpfs
+    tmpfs_path: str
+    tmpfs_tempdir: bool
+    shared_memory: int | None  # None: an unsized /dev/shm volume, 0: none
+    service_account: str | None
+    namespace: str | None
+
+
+def _key_values(value: Any) -> dict[str, str]:
+    """``node_selector="a=b,c=d"`` or a dict (``kube_utils.parse_kube_keyvalue_list``)."""
+    if not value:
+        return {}
+    if isinstance(value, str):
+        return dict(item.split("=", 1) for item in value.split(",") if item)
+    return {str(k): str(v) for k, v in value.items()}
+
+
+def given_attribute(step: Step, decorator: str, name: str) -> Any:
+    """An attribute the flow's author wrote (not a default the loader's Metaflow config filled
+    in: the stack's own namespace and service account stand in for those)."""
+    deco = step.decorator(decorator)
+    if deco is None or name not in deco.given:
+        return None
+    return deco.attributes.get(name) or None
+
+
+def pod_options(ctx: StackContext, step: Step) -> PodOptions:
+    """A static ``@kubernetes``'s pod options (Metaflow's defaults without one)."""
+    k8s = step.decorator("kubernetes")
+    a = {**KUBERNETES_DEFAULTS, **{k: v for k, v in (k8s.attributes if k8s else {}).items()
+                                   if v is not None}}
+    secrets = a.get("secrets") or []
+    tmpfs_size = None
+    if a.get("use_tmpfs") or a.get("tmpfs_size"):
+        # kubernetes_decorator.step_init: half the memory when no size is given
+        tmpfs_size = int(a["tmpfs_size"]) if a.get("tmpfs_size") else int(
+            float(step_compute(ctx, step).memory)) // 2
+    shm = a.get("shared_memory")
+    return PodOptions(
+        labels={str(k): str(v) for k, v in (a.get("labels") or {}).items()},
+        annotations={str(k): str(v) for k, v in (a.get("annotations") or {}).items()},
+        node_selector=_key_values(a.get("node_selector")),
+        tolerations=list(a["tolerations"]) if a.get("tolerations") else None,
+        secrets=[secrets] if isinstance(secrets, str) else [str(x) for x in secrets],
+        pvcs=dict(a["persistent_volume_claims"]) if a.get("persistent_volume_claims") else None,
+        tmpfs_size=tmpfs_size,
+        tmpfs_path=str(a.get("tmpfs_path") or "/metaflow_temp"),
+        tmpfs_tempdir=bool(a.get("tmpfs_tempdir", True)),
+        shared_memory=None if shm is None else int(shm),
+        service_account=given_attribute(step, "kubernetes", "service_account"),
+        namespace=given_attribute(step, "kubernetes", "namespace"),
+    )
+
+
 def retries(step: Step) -> tuple[int, int, int]:
     """(user code retries, total retries, minutes between retries) from @retry and @catch."""
     user, errors, minutes = 0, 0, RETRY_DEFAULT_MINUTES

@@ -134,12 +134,21 @@ class ArgoShapes:
         self._done.add(join.name)
 
 
-def dag_templates(flow: Flow) -> list[dict[str, Any]]:
-    """Foreach sub-DAG templates, then the flow's own DAG template (entrypoint = flow name)."""
+def check_no_switch(flow: Flow) -> None:
+    """Refuse switch steps before anything walks the graph (a recursive switch is a cycle)."""
     for step in flow.steps:
         if step.type == "split-switch" or step.switch_cases:
-            raise FlowstacksError("conditional (switch) steps are not supported by the Argo "
-                                  "backend yet", where=f"{flow.file} ({flow.name}.{step.name})")
+            raise FlowstacksError(
+                "switch steps (self.next({...}, condition=...)) are not rendered by flowstacks' "
+                "Argo backend yet: Metaflow 2.19.39 deploys them with `when:` conditions (and a "
+                "recursive steps template for a step that loops on itself), which flowstacks "
+                "does not reproduce exactly", where=f"{flow.file} ({flow.name}.{step.name})",
+                hint="deploy this flow with Metaflow's own argo-workflows create for now")
+
+
+def dag_templates(flow: Flow) -> list[dict[str, Any]]:
+    """Foreach sub-DAG templates, then the flow's own DAG template (entrypoint = flow name)."""
+    check_no_switch(flow)
     shapes = ArgoShapes(flow)
     top = walk(flow, shapes)
     return shapes.templates + [{"name": flow.name, "dag": {"failFast": True, "tasks": top.tasks}}]

@@ -32,12 +32,29 @@ def cron_schedule(fd: FlowDeployment) -> tuple[str, str] | None:
     return " ".join(sched.aws_expression.split()[:5]), sched.timezone or ""
 
 
+# Argo Workflows 3.6 added CronWorkflowSpec.schedules (a list); 4.0 removed `schedule`.
+SCHEDULES_SINCE = (3, 6)
+
+
+def uses_schedules_list(argo_version: str | None) -> bool:
+    """``schedules: [expr]`` (Argo >= 3.6, the default) or ``schedule: expr`` (older Argo, what
+    ``argo_client.schedule_workflow_template`` writes without
+    ``METAFLOW_ARGO_WORKFLOWS_USE_SCHEDULES``)."""
+    if argo_version is None:
+        return True
+    major, minor = (int(x) for x in argo_version.split(".")[:2])
+    return (major, minor) >= SCHEDULES_SINCE
+
+
 def cron_workflow(ctx: StackContext, fd: FlowDeployment) -> dict[str, Any] | None:
     """The CronWorkflow that starts the template on schedule (named like the template)."""
     found = cron_schedule(fd)
     if found is None:
         return None
     expr, tz = found
+    k8s = ctx.config.kubernetes
+    schedule: dict[str, Any] = ({"schedules": [expr]} if uses_schedules_list(k8s.argo_version)
+                                else {"schedule": expr})
     return {
         "apiVersion": API_VERSION,
         "kind": "CronWorkflow",
@@ -45,7 +62,7 @@ def cron_workflow(ctx: StackContext, fd: FlowDeployment) -> dict[str, Any] | Non
                      "namespace": ctx.config.kubernetes.namespace},
         "spec": {
             "suspend": False,
-            "schedules": [expr],
+            **schedule,
             "timezone": tz,
             "failedJobsHistoryLimit": CRON_HISTORY_LIMIT,
             "successfulJobsHistoryLimit": CRON_HISTORY_LIMIT,

@@ -1,0 +1,22 @@
+"""Decorator: @schedule(cron=...) 6 fields."""
+from metaflow import FlowSpec, project, schedule, step
+
+
+@schedule(cron="0 12 * * ? *")
+@project(name="shapes")
+class ScheduleCronFlow(FlowSpec):
+    @step
+    def start(self):
+        self.next(self.work)
+
+    @step
+    def work(self):
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+
+
+if __name__ == "__main__":
+    ScheduleCronFlow()
