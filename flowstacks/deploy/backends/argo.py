@@ -19,6 +19,7 @@ from flowstacks.deploy.backends import (
 from flowstacks.deploy.components.argo_flow import ArgoFlow, ArgoFlowArgs
 from flowstacks.deploy.components.argo_identity import ArgoTaskIdentity
 from flowstacks.deploy.components.code_package import package_object
+from flowstacks.deploy.components.include_file import included_file_objects
 from flowstacks.deploy.components.role import TaskIdentityArgs
 from flowstacks.deploy.options import StackOptions
 from flowstacks.deploy.packages import package_file
@@ -60,8 +61,13 @@ async def deploy_stack(options: StackOptions) -> BackendResult:
         fd, package = item.render.deployment, item.render.package
         code = package_object(f"{fd.project_flow_name}-package", package, package_file(
             package, options.project_dir, options.write_packages), ctx.tags, protected)
+        # IncludeFile defaults: uploaded as Metaflow's deployer uploads them (the template's
+        # parameter default is their descriptor)
+        included = included_file_objects(fd.project_flow_name, fd.flow,
+                                         ctx.config.aws.datastore_root, options.project_dir,
+                                         ctx.tags, protected)
         flow = ArgoFlow(fd.project_flow_name, ArgoFlowArgs(
             ArgoObjects(*json.loads(item.objects_json)), options.secrets), protected)
         result.objects[fd.flow.name] = flow.template_name
-        await batches.add(code, flow)
+        await batches.add(code, *included, flow)
     return result

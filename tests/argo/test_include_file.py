@@ -1,0 +1,49 @@
+"""IncludeFile on Argo: the default file is uploaded as a stack-owned object (as Metaflow's
+deployer uploads it) at the URL the WorkflowTemplate's parameter default names."""
+
+from __future__ import annotations
+
+import json
+
+from flowstacks.load.project import ProjectDir
+from flowstacks.synth.engine import synth_stack
+
+FLOW = '''from metaflow import FlowSpec, IncludeFile, project, step
+
+
+@project(name="inc")
+class IncFlow(FlowSpec):
+    data = IncludeFile("data", default="data.csv")
+
+    @step
+    def start(self):
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+
+
+if __name__ == "__main__":
+    IncFlow()
+'''
+
+
+def test_include_file_uploaded_where_the_template_default_points(tmp_path):
+    flows = tmp_path / "flowspecs"
+    flows.mkdir()
+    (flows / "inc_flow.py").write_text(FLOW)
+    (flows / "data.csv").write_text("a,b\n1,2\n")
+    manifest = synth_stack(ProjectDir(tmp_path, "argo"), "prod").manifest()
+    template = next(r["inputs"] for r in manifest["resources"]
+                    if r["type"].endswith(":WorkflowTemplate"))
+    params = {p["name"]: p for p in template["spec"]["arguments"]["parameters"]}
+    # Metaflow's Argo parameter values are JSON; the default is the descriptor's JSON text
+    descriptor = json.loads(json.loads(params["data"]["value"]))
+    assert descriptor["type"] == "uploader-v2"
+    objects = [r for r in manifest["resources"] if r["type"].startswith("aws:s3/bucketObject")
+               and "-include-data-" in r["name"]]
+    obj, = objects
+    bucket, _, key = descriptor["url"].removeprefix("s3://").partition("/")
+    assert (obj["inputs"]["bucket"], obj["inputs"]["key"]) == (bucket, key)
+    assert obj["retainOnDelete"] is True
