@@ -137,6 +137,8 @@ def deployer_statements(ctx: StackContext,
     aws = ctx.config.aws
     region, account = aws.region, aws.account_id
     sts = _role_statements(ctx, passed or {})
+    # Code packages live under the namespace's own root (<root>/<branch>/<Flow>/data/, issue 16):
+    # no other namespace's deployer can write or delete them.
     bucket = aws.datastore_bucket
     prefix = f"{aws.datastore_prefix}/" if aws.datastore_prefix else ""
     flows = sorted({f"{prefix}{f.flow.name}/data/" for f in ctx.flows})

@@ -19,6 +19,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 NamespaceClass = Literal["prod", "test", "user"]
 Metadata = Literal["local", "service"]
+# How a stack's datastore root follows from its namespace class's root (issue 16):
+# "namespace": <class root>/<branch name> (every Metaflow namespace writes under its own root);
+# "flat": the class root itself, as Metaflow's own deployers use it (namespaces share objects).
+DatastoreLayout = Literal["namespace", "flat"]
+DEFAULT_DATASTORE_LAYOUT: DatastoreLayout = "namespace"
 
 _ACCOUNT_RE = re.compile(r"^\d{12}$")
 S3_URL_RE = re.compile(r"^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/.*)?$")
@@ -66,7 +71,16 @@ class Platform(BaseModel):
         None, description="the KMS key of the datastore bucket: task roles and the deployer may "
         "kms:Decrypt and kms:GenerateDataKey with it (and no other key)")
     # -- AWS resources --------------------------------------------------------------------------
-    datastore_root: str | None = Field(None, description="METAFLOW_DATASTORE_SYSROOT_S3")
+    datastore_root: str | None = Field(
+        None, description="METAFLOW_DATASTORE_SYSROOT_S3 of the namespace class; with "
+        "datastore_layout 'namespace' (the default) each stack's tasks use <root>/<branch name>")
+    datastore_layout: DatastoreLayout | None = Field(
+        None, description="'namespace' (default): every Metaflow namespace reads and writes under "
+        "its own <root>/<branch name>; 'flat': all namespaces of the class share the root, as "
+        "Metaflow's own deployers do (no datastore isolation between them)")
+    read_prod_datastore: bool | None = Field(
+        None, description="test/user task roles may read (never write) prod's objects of the "
+        "project's flows (evaluating against prod models); default off")
     batch_job_queue: str | None = Field(None, description="METAFLOW_BATCH_JOB_QUEUE")
     dynamodb_table: str | None = Field(None, description="METAFLOW_SFN_DYNAMO_DB_TABLE")
     # -- Kubernetes / Argo ------------------------------------------------------------------------
@@ -154,6 +168,23 @@ class Platform(BaseModel):
         return v
 
 
+def namespace_datastore_root(class_root: str, branch_name: str,
+                             layout: DatastoreLayout = DEFAULT_DATASTORE_LAYOUT) -> str:
+    """The datastore root of one Metaflow namespace (``--datastore-root`` and
+    ``METAFLOW_DATASTORE_SYSROOT_S3`` of its tasks, the home of its code packages):
+    ``<class root>/<branch name>`` with the 'namespace' layout (``prod``, ``prod.staging``,
+    ``test.feature_x``, ``user.alice``: S3 keys of one never start with another's root plus
+    ``/``), the class root with 'flat'."""
+    return class_root if layout == "flat" else f"{class_root.rstrip('/')}/{branch_name}"
+
+
+def prod_datastore_roots(prod_class_root: str, layout: DatastoreLayout) -> tuple[str, ...]:
+    """Where prod's namespaces (``prod``, ``prod.<b>``) write, as IAM resource globs."""
+    if layout == "flat":
+        return (prod_class_root,)
+    return (f"{prod_class_root}/prod", f"{prod_class_root}/prod.*")
+
+
 @dataclass(frozen=True)
 class Setting:
     """One setting of a stack: the :class:`Platform` field that sets it, where the value lives
@@ -215,6 +246,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("airflow_kubeconfig_context", "runtime.airflow_kubeconfig_context", None,
             ("AIRFLOW_KUBERNETES_KUBECONFIG_CONTEXT",)),
     Setting("airflow_in_cluster", "runtime.airflow_in_cluster"),
+    Setting("datastore_layout", "runtime.datastore_layout"),
+    Setting("read_prod_datastore", "runtime.read_prod_datastore"),
 )
 # Every Metaflow key a stack may read (load/platform.py reads exactly these).
 METAFLOW_KEYS: tuple[str, ...] = tuple(dict.fromkeys(
@@ -242,6 +275,13 @@ class ResolvedPlatform(BaseModel):
     airflow_kubeconfig_context: str | None = None
     airflow_in_cluster: bool | None = None
     metaflow_profile: str | None = None
+    datastore_layout: DatastoreLayout = DEFAULT_DATASTORE_LAYOUT
+    # The namespace class's configured root; the stack's own is config.aws.datastore_root.
+    datastore_class_root: str | None = None
+    read_prod_datastore: bool = False
+    # With read_prod_datastore on a test/user stack: the roots prod's namespaces write under
+    # (globs: "<prod class root>/prod", "<prod class root>/prod.*"), read-only for its tasks.
+    prod_datastore_roots: tuple[str, ...] = ()
     sources: dict[str, str] = Field(default_factory=dict)
     # Metaflow config keys flowstacks saw but does not deploy (e.g. a plain-text auth key),
     # with the reason (a sentence naming where the key was found).

@@ -49,7 +49,9 @@ def _env(home: Path, **values: str) -> dict[str, str]:
 
 def test_nothing_configured_keeps_local_metadata_and_warns(tmp_path):
     config, platform = stack_platform(ProjectConfig(), "prod", tmp_path, _env(tmp_path / "h"))
-    assert config == ProjectConfig()
+    # the only change: the namespace's own datastore root under the default one (issue 16)
+    assert config == ProjectConfig(aws=Aws(datastore_root=f"{Aws().datastore_root}/prod"))
+    assert platform.datastore_class_root == Aws().datastore_root
     assert (platform.metadata, platform.service_url, platform.secrets_backend) == ("local", None, None)
     assert set(platform.sources.values()) == {DEFAULT_SOURCE}
     (warning,) = platform.warnings("prod")
@@ -64,7 +66,9 @@ def test_metaflow_environment_fills_what_flowstacks_leaves_unset(tmp_path):
                METAFLOW_ARGO_EVENTS_WEBHOOK_URL="http://hook.argo-events:12000/x",
                METAFLOW_AIRFLOW_KUBERNETES_CONN_ID="eks")
     config, platform = stack_platform(ProjectConfig(), "test.x", tmp_path, env)
-    assert config.aws.datastore_root == "s3://team-bucket/mf"  # validated like the config field
+    # validated like the config field; the namespace's own root under it (issue 16)
+    assert config.aws.datastore_root == "s3://team-bucket/mf/test.x"
+    assert platform.datastore_class_root == "s3://team-bucket/mf"
     assert (config.aws.batch_job_queue, config.kubernetes.namespace, config.airflow.namespace) == \
         ("team-queue", "team-ns", "team-ns")
     assert config.kubernetes.argo_events_webhook_url == "http://hook.argo-events:12000/x"
@@ -238,7 +242,7 @@ def test_the_stack_context_carries_the_platform(tmp_path):
     test = ProjectDir(root, "step-functions", environ=env).stack_context("test.x")
     assert (prod.config.aws.account_id, test.config.aws.account_id) == ("210987654321", "123456789012")
     assert (prod.config.aws.datastore_root, test.config.aws.datastore_root) == \
-        ("s3://prod-bucket/mf", Aws().datastore_root)
+        ("s3://prod-bucket/mf/prod", f"{Aws().datastore_root}/test.x")
     assert prod.platform.kms_key_arn == test.platform.kms_key_arn
     assert prod.platform.sources["aws.account_id"] == "platform_overrides['prod'].account_id"
 
@@ -291,3 +295,22 @@ def test_airflow_reaches_the_cluster_as_configured(tmp_path, platform, env, expe
     config, resolved = stack_platform(ctx.config, "prod", root, _env(tmp_path / "h", **env))
     ctx = ctx.model_copy(update={"config": config, "platform": resolved})
     assert cluster_kwargs(ctx) == expected
+
+
+def test_datastore_layout_per_namespace_and_prod_read_only(tmp_path):
+    """Issue 16: each namespace's tasks use <class root>/<branch>; 'flat' keeps Metaflow's shared
+    root; read_prod_datastore gives test/user the roots of prod's namespaces (to read only)."""
+    config = ProjectConfig(
+        platform=Platform(datastore_root="s3://shared/mf"),
+        platform_overrides={"prod": Platform(datastore_root="s3://prod-bucket/mf"),
+                            "user": Platform(datastore_layout="flat", read_prod_datastore=True)})
+    env = _env(tmp_path / "h")
+    roots = {s: stack_platform(config, s, tmp_path, env)
+             for s in ("prod", "prod.b", "test.x", "user.bob")}
+    assert {s: c.aws.datastore_root for s, (c, _) in roots.items()} == {
+        "prod": "s3://prod-bucket/mf/prod", "prod.b": "s3://prod-bucket/mf/prod.b",
+        "test.x": "s3://shared/mf/test.x", "user.bob": "s3://shared/mf"}
+    assert roots["test.x"][1].prod_datastore_roots == ()  # default off
+    assert roots["user.bob"][1].prod_datastore_roots == (
+        "s3://prod-bucket/mf/prod", "s3://prod-bucket/mf/prod.*")
+    assert roots["prod"][1].prod_datastore_roots == ()
