@@ -11,7 +11,10 @@ import pulumi
 from flowstacks.deploy.artifact_sink import ArtifactSink
 from flowstacks.deploy.backends import BackendResult, add_role, backend
 from flowstacks.deploy.components import protected_resources
-from flowstacks.deploy.components.role import DEPLOYER_ROLE, NamespaceRole, RoleArgs
+from flowstacks.deploy.components.role import (
+    CURRENT_BOUNDARY, DEPLOYER_ROLE, BoundaryPolicy, BoundaryPolicyArgs, NamespaceRole, RoleArgs,
+)
+from flowstacks.iam.boundary import boundary_artifact, boundary_document, boundary_name
 from flowstacks.deploy.options import StackOptions, stack_options
 from flowstacks.iam.deployer import deployer_role
 from flowstacks.load.project import ProjectDir
@@ -47,6 +50,12 @@ async def deploy(options: StackOptions) -> list[Artifact]:
     """Create every resource of the stack and export its outputs. Returns the reviewer
     artifacts (those written to the artifact folder as they were made keep only their path)."""
     ctx = options.context
+    # the namespace's permissions boundary first: every role the backend makes carries it
+    boundary = BoundaryPolicy("boundary", BoundaryPolicyArgs(
+        boundary_name(ctx), boundary_document(ctx), dict(ctx.tags)),
+        protected_resources(ctx.protect))
+    CURRENT_BOUNDARY.set(boundary.policy)
+    options.artifacts.append(boundary_artifact(ctx))
     result = await backend(ctx.orchestrator).deploy_stack(options)
     document = deployer_role(ctx, result.passed_roles)
     # created by the stack's bootstrap run (an admin's first `pulumi up`)

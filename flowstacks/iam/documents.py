@@ -132,11 +132,17 @@ class RoleDocument:
     assume_role_policy: dict[str, Any]
     policies: dict[str, dict[str, Any]] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
+    # The namespace's boundary policy ARN (flowstacks/iam/boundary.py); None for the deployer
+    # role, which the bootstrap creates.
+    permissions_boundary: str | None = None
 
     def artifact(self) -> Artifact:
-        return Artifact(f"iam/{self.name}.json", canonical_json({
+        body: dict[str, Any] = {
             "role": self.name,
             "assumeRolePolicy": self.assume_role_policy,
             "policies": self.policies,
             "tags": self.tags,
-        }))
+        }
+        if self.permissions_boundary:
+            body["permissionsBoundary"] = self.permissions_boundary
+        return Artifact(f"iam/{self.name}.json", canonical_json(body))

@@ -84,6 +84,10 @@ def with_metaflow_platform(ctx: StackContext, env: Mapping[str, str], home: Path
             value = getattr(getattr(effective, section), name)
             config = config.model_copy(update={
                 section: getattr(config, section).model_copy(update={name: value})})
+    # the namespace's own datastore root, as flowstacks derives it from the class root (issue
+    # 16): whichever config set the class root, the stack's tasks use <class root>/<branch>
+    config = config.model_copy(update={"aws": config.aws.model_copy(
+        update={"datastore_root": effective.aws.datastore_root})})
     headers = {"x-api-key": env["METAFLOW_SERVICE_AUTH_KEY"]} \
         if env.get("METAFLOW_SERVICE_AUTH_KEY") else {}
     return ctx.model_copy(update={"config": config, "platform": platform,
