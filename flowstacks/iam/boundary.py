@@ -51,6 +51,11 @@ def _arn(ctx: StackContext, service: str, resource: str) -> str:
     return f"arn:aws:{service}:{aws.region}:{aws.account_id}:{resource}"
 
 
+def _own_tags(ctx: StackContext, operator: str = "StringEquals") -> dict[str, Any]:
+    return {operator: {"aws:ResourceTag/metaflow/branch": ctx.branch_name,
+                             "aws:ResourceTag/metaflow/project": ctx.project_name}}
+
+
 def boundary_statements(ctx: StackContext) -> list[dict[str, Any]]:
     """The namespace's ceiling (see the module docstring)."""
     from flowstacks.iam.dynamodb import leading_keys_condition  # the task roles' own condition
@@ -59,10 +64,16 @@ def boundary_statements(ctx: StackContext) -> list[dict[str, Any]]:
     sts = [dict(s, Sid=f"Datastore{s['Sid']}") for s in datastore_statements(ctx)]
     machines = _arn(ctx, "states", "stateMachine:" + sfn_namespace_prefix(
         ctx.project_name, ctx.branch_name, aws.state_machine_prefix) + "*")
-    sts.append(statement("StartNamespaceMachines", ["states:StartExecution"], [machines]))
+    # `<project>.prod.*` also matches `<project>.prod.staging.*`: the namespace tag decides.
+    sts.append(statement("StartNamespaceMachines", ["states:StartExecution"], [machines],
+                         _own_tags(ctx)))
+    # SubmitJob is authorised on the job definition, the queue and the new job (one statement
+    # naming all three, as the action's resource types want): Metaflow names every job
+    # definition metaflow_<sha224>, so only its namespace tags tell this namespace's apart;
+    # queues and new jobs carry none (IfExists lets them through).
     sts.append(statement("SubmitNamespaceJobs", ["batch:SubmitJob"], [
         _arn(ctx, "batch", "job-definition/metaflow_*"), _arn(ctx, "batch", "job-queue/*"),
-        _arn(ctx, "batch", "job/*")]))
+        _arn(ctx, "batch", "job/*")], _own_tags(ctx, "StringEqualsIfExists")))
     sts.append(statement("FollowJobs", ["batch:TerminateJob"], [_arn(ctx, "batch", "job/*")]))
     sts.append(statement("DescribeJobs", ["batch:DescribeJobs"], ["*"]))
     sts.append(statement("SyncEventsRule", ["events:DescribeRule", "events:PutRule",

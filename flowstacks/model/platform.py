@@ -35,6 +35,9 @@ _DNS_LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 # The values S3 takes for x-amz-server-side-encryption (what Metaflow passes as
 # ServerSideEncryption, plugins/datatools/s3/s3op.py).
 SSE_VALUES = ("AES256", "aws:kms", "aws:kms:dsse")
+# METAFLOW_ARGO_EVENTS_WEBHOOK_AUTH (metaflow_config.py, default "none"; argo_events.py sends
+# SERVICE_HEADERS only for "service").
+WEBHOOK_AUTH_MODES = ("none", "service")
 
 
 class Platform(BaseModel):
@@ -100,7 +103,10 @@ class Platform(BaseModel):
         None, description="the URL tasks publish events to: METAFLOW_ARGO_EVENTS_INTERNAL_WEBHOOK_URL, "
         "else METAFLOW_ARGO_EVENTS_WEBHOOK_URL")
     argo_events_webhook_auth: str | None = Field(
-        None, description="METAFLOW_ARGO_EVENTS_WEBHOOK_AUTH")
+        None, description="METAFLOW_ARGO_EVENTS_WEBHOOK_AUTH: 'none' (Metaflow's default: any "
+        "pod that reaches the webhook can start this namespace's triggered flows) or 'service' "
+        "(tasks send METAFLOW_SERVICE_HEADERS, the service auth key, with every event; the "
+        "webhook must be behind a gateway that checks it)")
     argo_events_sensor_namespace: str | None = Field(
         None, description="METAFLOW_ARGO_EVENTS_SENSOR_NAMESPACE")
     # -- Airflow: how the pod operator reaches the cluster ---------------------------------------
@@ -136,6 +142,14 @@ class Platform(BaseModel):
         if not S3_URL_RE.match(v):
             raise ValueError("must be an s3://bucket/prefix URL")
         return v.rstrip("/")
+
+    @field_validator("argo_events_webhook_auth")
+    @classmethod
+    def _webhook_auth(cls, v: str | None) -> str | None:
+        # plugins/argo/argo_events.py: "service" adds SERVICE_HEADERS; anything else sends none
+        if v is not None and v not in WEBHOOK_AUTH_MODES:
+            raise ValueError(f"must be one of {', '.join(WEBHOOK_AUTH_MODES)} (Metaflow's modes)")
+        return v
 
     @field_validator("kms_key_arn")
     @classmethod

@@ -141,10 +141,17 @@ def _effective(config: ProjectConfig, values: dict[str, Any]) -> ProjectConfig:
             updates.setdefault(section, {})[name] = value
     if not updates:
         return config
-    root = updates.get("aws", {}).get("datastore_root")
-    if root is not None and config.platform.datastore_root is not None:
-        # the effective config holds the namespace's root in both places (they must agree)
-        updates["platform"] = {"datastore_root": root}
+    # The effective config holds each value in both places, which must agree: a class's
+    # override (or the namespace's datastore root) replaces platform.<field> too.
+    platform = {}
+    for setting in SETTINGS:
+        if setting.legacy is None or getattr(config.platform, setting.field) is None:
+            continue
+        section, name = setting.legacy.split(".")
+        if name in updates.get(section, {}):
+            platform[setting.field] = updates[section][name]
+    if platform:
+        updates["platform"] = platform
     return config.model_copy(update={
         section: getattr(config, section).model_copy(update=fields)
         for section, fields in updates.items()})
