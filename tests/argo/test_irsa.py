@@ -78,5 +78,6 @@ def test_parliament_does_report_a_mismatched_resource():
 def test_role_artifact_format():
     _, role = _role("prod")
     art = json.loads(role.artifact().content)
-    assert set(art) == {"role", "assumeRolePolicy", "policies", "tags"}
+    assert set(art) == {"role", "assumeRolePolicy", "policies", "tags", "permissionsBoundary"}
+    assert art["permissionsBoundary"].endswith(":policy/" + role.name.rsplit("-", 2)[0] + "-boundary")
     assert role.artifact().path == f"iam/{role.name}.json"
