@@ -11,6 +11,7 @@ docs/metaflow-contract.md#platform-settings). Pure.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -24,6 +25,12 @@ Metadata = Literal["local", "service"]
 # "flat": the class root itself, as Metaflow's own deployers use it (namespaces share objects).
 DatastoreLayout = Literal["namespace", "flat"]
 DEFAULT_DATASTORE_LAYOUT: DatastoreLayout = "namespace"
+# Which Kubernetes namespace a stack's pods, templates and service account live in (issue 16):
+# "class": prod in the configured one, test and user in "<configured>-test"/"<configured>-user"
+# (unless platform_overrides[<class>] names the class's own); "namespace": one per Metaflow
+# namespace, "<configured>-<branch as a DNS label>"; "shared": the configured one for all.
+KubernetesLayout = Literal["class", "namespace", "shared"]
+DEFAULT_KUBERNETES_LAYOUT: KubernetesLayout = "class"
 
 _ACCOUNT_RE = re.compile(r"^\d{12}$")
 S3_URL_RE = re.compile(r"^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/.*)?$")
@@ -89,6 +96,10 @@ class Platform(BaseModel):
     # -- Kubernetes / Argo ------------------------------------------------------------------------
     kubernetes_namespace: str | None = Field(
         None, description="METAFLOW_KUBERNETES_NAMESPACE: the pods' namespace (Argo and Airflow)")
+    kubernetes_namespace_layout: KubernetesLayout | None = Field(
+        None, description="'class' (default): prod's pods apart from test's and user's "
+        "(<namespace>-test, <namespace>-user unless platform_overrides names a class's own); "
+        "'namespace': one Kubernetes namespace per Metaflow namespace; 'shared': all in one")
     kubernetes_service_account: str | None = Field(
         None, description="the pods' service account; default one per stack, named for it "
         "(never taken from the Metaflow config: it carries the namespace's IAM role)")
@@ -192,6 +203,24 @@ def namespace_datastore_root(class_root: str, branch_name: str,
     return class_root if layout == "flat" else f"{class_root.rstrip('/')}/{branch_name}"
 
 
+def stack_kubernetes_namespace(configured: str, kind: str, branch_name: str,
+                               layout: KubernetesLayout, class_specific: bool) -> str:
+    """The Kubernetes namespace of one stack (see :data:`KubernetesLayout`). A branch name is
+    not always a DNS label (``user.John.Doe``): it is lowercased, other characters become
+    ``-``, and a changed name gets 6 hex digits of its sha1 so two branches never meet."""
+    if layout == "shared" or (layout == "class" and (kind == "prod" or class_specific)):
+        return configured
+    if layout == "class":
+        return f"{configured}-{kind}"
+    label = re.sub(r"[^a-z0-9-]", "-", branch_name.lower())
+    if label != branch_name:
+        label += "-" + hashlib.sha1(branch_name.encode()).hexdigest()[:6]
+    name = f"{configured}-{label}"
+    if len(name) > 63:
+        raise ValueError(f"Kubernetes namespace {name!r} is longer than 63 characters")
+    return name
+
+
 def prod_datastore_roots(prod_class_root: str, layout: DatastoreLayout) -> tuple[str, ...]:
     """Where prod's namespaces (``prod``, ``prod.<b>``) write, as IAM resource globs."""
     if layout == "flat":
@@ -261,6 +290,7 @@ SETTINGS: tuple[Setting, ...] = (
             ("AIRFLOW_KUBERNETES_KUBECONFIG_CONTEXT",)),
     Setting("airflow_in_cluster", "runtime.airflow_in_cluster"),
     Setting("datastore_layout", "runtime.datastore_layout"),
+    Setting("kubernetes_namespace_layout", "runtime.kubernetes_namespace_layout"),
     Setting("read_prod_datastore", "runtime.read_prod_datastore"),
 )
 # Every Metaflow key a stack may read (load/platform.py reads exactly these).
@@ -290,6 +320,7 @@ class ResolvedPlatform(BaseModel):
     airflow_in_cluster: bool | None = None
     metaflow_profile: str | None = None
     datastore_layout: DatastoreLayout = DEFAULT_DATASTORE_LAYOUT
+    kubernetes_namespace_layout: KubernetesLayout = DEFAULT_KUBERNETES_LAYOUT
     # The namespace class's configured root; the stack's own is config.aws.datastore_root.
     datastore_class_root: str | None = None
     read_prod_datastore: bool = False

@@ -24,7 +24,7 @@ from flowstacks.errors import FlowstacksError
 from flowstacks.model.config import ProjectConfig
 from flowstacks.model.platform import (
     DEFAULT_SOURCE, SETTINGS, NamespaceClass, Platform, ResolvedPlatform, Setting,
-    namespace_datastore_root,
+    namespace_datastore_root, stack_kubernetes_namespace,
 )
 
 # KEY (without METAFLOW_) -> (value, where it was read, e.g. "METAFLOW_SERVICE_URL (environment)")
@@ -101,6 +101,9 @@ def resolve_platform(config: ProjectConfig, kind: NamespaceClass, metaflow: Meta
     if profile:
         sources["metaflow_profile"] = profile_source or "METAFLOW_PROFILE"
     runtime = {t.split(".", 1)[1]: v for t, v in values.items() if t.startswith("runtime.")}
+    if branch_name is not None:
+        _kubernetes_namespaces(config, kind, branch_name, values, sources,
+                               runtime.get("kubernetes_namespace_layout") or "class")
     class_root = values.get("aws.datastore_root", config.aws.datastore_root)
     runtime["datastore_class_root"] = class_root
     if branch_name is not None:
@@ -155,3 +158,14 @@ def _effective(config: ProjectConfig, values: dict[str, Any]) -> ProjectConfig:
     return config.model_copy(update={
         section: getattr(config, section).model_copy(update=fields)
         for section, fields in updates.items()})
+
+
+def _kubernetes_namespaces(config: ProjectConfig, kind: NamespaceClass, branch_name: str,
+                           values: dict[str, Any], sources: dict[str, str], layout: str) -> None:
+    """The stack's Kubernetes namespaces (Argo's and Airflow's pods) after the layout."""
+    for target, default in (("kubernetes.namespace", config.kubernetes.namespace),
+                            ("airflow.namespace", config.airflow.namespace)):
+        configured = values.get(target, default)
+        specific = sources.get(target, "").startswith(f"platform_overrides['{kind}']")
+        values[target] = stack_kubernetes_namespace(configured, kind, branch_name, layout,
+                                                    specific)

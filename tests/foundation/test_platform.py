@@ -5,6 +5,7 @@ each value with its source; errors that name the field."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -69,8 +70,9 @@ def test_metaflow_environment_fills_what_flowstacks_leaves_unset(tmp_path):
     # validated like the config field; the namespace's own root under it (issue 16)
     assert config.aws.datastore_root == "s3://team-bucket/mf/test.x"
     assert platform.datastore_class_root == "s3://team-bucket/mf"
+    # test's pods apart from prod's (issue 16: the 'class' Kubernetes layout)
     assert (config.aws.batch_job_queue, config.kubernetes.namespace, config.airflow.namespace) == \
-        ("team-queue", "team-ns", "team-ns")
+        ("team-queue", "team-ns-test", "team-ns-test")
     assert config.kubernetes.argo_events_webhook_url == "http://hook.argo-events:12000/x"
     assert config.airflow.kubernetes_conn_id == "eks"
     assert (platform.metadata, platform.task_service_url) == ("service", URL)
@@ -314,3 +316,22 @@ def test_datastore_layout_per_namespace_and_prod_read_only(tmp_path):
     assert roots["user.bob"][1].prod_datastore_roots == (
         "s3://prod-bucket/mf/prod", "s3://prod-bucket/mf/prod.*")
     assert roots["prod"][1].prod_datastore_roots == ()
+
+
+def test_kubernetes_namespace_layouts(tmp_path):
+    """Issue 16: prod's pods apart from test's and user's by default; a class override names its
+    own; 'namespace' gives every Metaflow namespace its own (a DNS label, whatever the branch)."""
+    env = _env(tmp_path / "h")
+    config = ProjectConfig(platform=Platform(kubernetes_namespace="mf"),
+                           platform_overrides={"user": Platform(kubernetes_namespace="sandbox")})
+    spaces = {s: stack_platform(config, s, tmp_path, env)[0].kubernetes.namespace
+              for s in ("prod", "prod.b", "test.x", "user.bob")}
+    assert spaces == {"prod": "mf", "prod.b": "mf", "test.x": "mf-test", "user.bob": "sandbox"}
+    per = ProjectConfig(platform=Platform(kubernetes_namespace="mf",
+                                          kubernetes_namespace_layout="namespace"))
+    got = {s: stack_platform(per, s, tmp_path, env)[0] for s in ("prod", "test.a_b", "user.Bob")}
+    assert got["prod"].kubernetes.namespace == "mf-prod"
+    assert got["test.a_b"].airflow.namespace.startswith("mf-test-a-b-")
+    assert re.fullmatch(r"mf-user-bob-[0-9a-f]{6}", got["user.Bob"].kubernetes.namespace)
+    shared = ProjectConfig(platform=Platform(kubernetes_namespace_layout="shared"))
+    assert stack_platform(shared, "test.x", tmp_path, env)[0].kubernetes.namespace == "metaflow"
