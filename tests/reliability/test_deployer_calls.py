@@ -180,6 +180,10 @@ def test_pass_role_only_for_the_roles_placed():
         assert {arn for s in passes for arn in s["Resource"]} == placed
         assert all("*" not in arn for s in passes for arn in s["Resource"])
         assert all(s["Condition"]["StringEquals"]["iam:PassedToService"] for s in passes)
+    # no role is passed to EKS on any stack: IRSA needs no PassRole (issue 16)
+    for o, s in CASES:
+        text = json.dumps(deployer(o, s)["policies"])
+        assert "eks.amazonaws.com" not in text, (o, s)
 
 
 def coverage() -> dict[str, int]:
