@@ -23,8 +23,16 @@ CONFIG = ProjectConfig(
         service_url="https://metaflow.example.com/api",  # runs show up in the Metaflow client
         secrets_backend="aws-secrets-manager",  # @secrets(sources=["<secret name>"])
         secrets_region="us-east-1",
+        # events to the Argo webhook carry the service auth key (flowstacks:serviceAuthKey):
+        # a pod without it cannot start a triggered flow
+        argo_events_webhook_auth="service",
+        # each namespace reads and writes under s3://example-metaflow/metaflow/<branch> (the
+        # default layout); test/user may read prod's models (never write): off by default
+        # read_prod_datastore=True,
     ),
-    # per namespace class, what differs: prod records its runs in its own metadata service
-    platform_overrides={"prod": Platform(service_url="https://metaflow-prod.example.com/api")},
+    # per namespace class, what differs: prod records its runs in its own metadata service and
+    # keeps its foreach state in its own DynamoDB table
+    platform_overrides={"prod": Platform(service_url="https://metaflow-prod.example.com/api",
+                                         dynamodb_table="metaflow-sfn-state-prod")},
     kubernetes=Kubernetes(namespace="metaflow"),  # Argo's pods (Airflow's: airflow.namespace)
 )

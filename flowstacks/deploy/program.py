@@ -12,7 +12,10 @@ import pulumi
 from flowstacks.deploy.artifact_sink import ArtifactSink
 from flowstacks.deploy.backends import BackendResult, add_role, backend
 from flowstacks.deploy.components.providers import stack_providers
-from flowstacks.deploy.components.role import DEPLOYER_ROLE, NamespaceRole, RoleArgs
+from flowstacks.deploy.components.role import (
+    CURRENT_BOUNDARY, DEPLOYER_ROLE, BoundaryPolicy, BoundaryPolicyArgs, NamespaceRole, RoleArgs,
+)
+from flowstacks.iam.boundary import boundary_artifact, boundary_document, boundary_name
 from flowstacks.deploy.options import StackOptions, stack_options
 from flowstacks.deploy.platform_stack import PLATFORM_STACK, plan_platform
 from flowstacks.deploy.placeholders import find_placeholders, refuse_placeholders
@@ -55,6 +58,12 @@ async def deploy(options: StackOptions) -> list[Artifact]:
             ctx.config, ctx.platform, ctx.orchestrator, options.project.config_file))
     # every resource is created with the stack's explicit providers, never Pulumi's defaults
     options = replace(options, providers=tuple(stack_providers(ctx)))
+    # the namespace's permissions boundary first: every role the backend makes carries it
+    boundary = BoundaryPolicy("boundary", BoundaryPolicyArgs(
+        boundary_name(ctx), boundary_document(ctx), dict(ctx.tags)),
+        options.component_options())
+    CURRENT_BOUNDARY.set(boundary.policy)
+    options.artifacts.append(boundary_artifact(ctx))
     result = await backend(ctx.orchestrator).deploy_stack(options)
     document = deployer_role(ctx, result.passed_roles)
     # created by the stack's bootstrap run (an admin's first `pulumi up`)

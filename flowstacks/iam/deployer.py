@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping
 
+from flowstacks.iam.boundary import READ_ACTIONS as READ_BOUNDARY, boundary_arn
 from flowstacks.iam.documents import RoleDocument, policy, role_name, statement
 from flowstacks.iam.provider_calls import NAMESPACE_TAG_KEYS
 from flowstacks.iam.runtime import kms_statements
@@ -85,16 +86,37 @@ _READ_OWN_ROLE = ["iam:GetRole", "iam:GetRolePolicy", "iam:ListAttachedRolePolic
                   "iam:ListRolePolicies"]
 
 
+# Calls that give a role permissions: allowed only on roles that carry the namespace's
+# boundary (iam:PermissionsBoundary is the boundary the role has, or, for CreateRole and
+# PutRolePermissionsBoundary, the one the request sets: IAM service authorization reference).
+BOUNDED_ACTIONS = ["iam:AttachRolePolicy", "iam:CreateRole", "iam:PutRolePermissionsBoundary",
+                   "iam:PutRolePolicy"]
+
+
 def _role_statements(ctx: StackContext, passed: Mapping[str, Iterable[str]]) -> list[dict[str, Any]]:
     account = ctx.config.aws.account_id
     roles = f"arn:aws:iam::{account}:role/{ctx.token_prefix}-*"
     own_role = f"arn:aws:iam::{account}:role/{role_name(ctx, PURPOSE)}"
+    boundary = boundary_arn(ctx)
+    bounded = {"ArnEquals": {"iam:PermissionsBoundary": boundary}}
     sts = [
         statement("NamespaceRoles", [
-            "iam:CreateRole", "iam:DeleteRole", "iam:GetRole", "iam:UpdateAssumeRolePolicy",
-            "iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:GetRolePolicy",
+            "iam:DeleteRole", "iam:GetRole", "iam:UpdateAssumeRolePolicy",
+            "iam:DeleteRolePolicy", "iam:GetRolePolicy",
             "iam:ListRolePolicies", "iam:ListAttachedRolePolicies",
             "iam:ListInstanceProfilesForRole", "iam:UpdateRole"], [roles]),
+        # Creating a role or widening one: only under the namespace's boundary (issue 16).
+        statement("BoundedNamespaceRoles", ["iam:CreateRole", "iam:PutRolePermissionsBoundary",
+                                            "iam:PutRolePolicy"], [roles],
+                  bounded),
+        # The boundary: readable (refresh), never changed, deleted or removed from a role.
+        statement("ReadBoundary", list(READ_BOUNDARY), [boundary]),
+        {"Sid": "BoundaryOutOfReach", "Effect": "Deny", "NotAction": list(READ_BOUNDARY),
+         "Resource": [boundary]},
+        {"Sid": "KeepBoundaries", "Effect": "Deny",
+         "Action": ["iam:DeleteRolePermissionsBoundary"], "Resource": ["*"]},
+        {"Sid": "OnlyBoundedRoles", "Effect": "Deny", "Action": BOUNDED_ACTIONS,
+         "Resource": ["*"], "Condition": {"ArnNotEquals": {"iam:PermissionsBoundary": boundary}}},
         # Tag changes may not move a role to another namespace.
         statement("TagNamespaceRoles", ["iam:TagRole"], [roles],
                   _tag_condition(ctx, "aws:RequestTag", "StringEqualsIfExists")),
@@ -137,6 +159,8 @@ def deployer_statements(ctx: StackContext,
     aws = ctx.config.aws
     region, account = aws.region, aws.account_id
     sts = _role_statements(ctx, passed or {})
+    # Code packages live under the namespace's own root (<root>/<branch>/<Flow>/data/, issue 16):
+    # no other namespace's deployer can write or delete them.
     bucket = aws.datastore_bucket
     prefix = f"{aws.datastore_prefix}/" if aws.datastore_prefix else ""
     flows = sorted({f"{prefix}{f.flow.name}/data/" for f in ctx.flows})

@@ -65,24 +65,54 @@ def irsa_trust(oidc_provider_arn: str, namespace: str, service_account: str) -> 
     }
 
 
+def datastore_prefixes(root: str, flows: list[str]) -> list[str]:
+    """The key prefixes (``<prefix>/...``, no bucket) Metaflow tasks of ``flows`` write under a
+    datastore root: ``<root>/<Flow>/`` (runs, artifacts, code packages: the flow datastore),
+    ``<root>/data/<Flow>/`` (``S3(run=...)`` and ``IncludeFile`` uploads under
+    ``DATATOOLS_S3ROOT``: plugins/datatools/s3/s3.py, includefile.py) and
+    ``<root>/mf.cards/<Flow>/`` (cards under ``CARD_S3ROOT``: plugins/cards/card_datastore.py)."""
+    rest = root[len("s3://"):].split("/", 1)
+    prefix = f"{rest[1].strip('/')}/" if len(rest) > 1 and rest[1].strip("/") else ""
+    out = []
+    for flow in sorted(set(flows)):
+        out += [f"{prefix}{flow}/", f"{prefix}{DATATOOLS_SUFFIX}/{flow}/",
+                f"{prefix}{CARD_SUFFIX}/{flow}/"]
+    return out
+
+
+def _bucket(root: str) -> str:
+    return root[len("s3://"):].split("/", 1)[0]
+
+
 def datastore_statements(ctx: StackContext) -> list[dict[str, Any]]:
-    """What a Metaflow task needs of the datastore: objects under the root (flows of this
-    project only), listing of those prefixes, and bucket location."""
+    """What a Metaflow task needs of the datastore: objects of this project's flows under the
+    namespace's own root (``aws.datastore_root``, :func:`flowstacks.model.platform.
+    namespace_datastore_root`), listing of those prefixes, and bucket location; with
+    ``read_prod_datastore`` on a test/user stack, read-only access to the same flows' objects
+    under prod's roots (never a write)."""
     aws = ctx.config.aws
     bucket = aws.datastore_bucket
-    prefix = f"{aws.datastore_prefix}/" if aws.datastore_prefix else ""
-    flow_prefixes = sorted({f"{prefix}{f.flow.name}" for f in ctx.flows})
-    objects = [f"arn:aws:s3:::{bucket}/{p}/*" for p in flow_prefixes]
-    # metaflow's datatools root (METAFLOW_DATATOOLS_S3ROOT) and cards live beside the flows
-    tools = [f"{prefix}{DATATOOLS_SUFFIX}/*", f"{prefix}{CARD_SUFFIX}/*"]
-    objects += [f"arn:aws:s3:::{bucket}/{t}" for t in tools]
-    listed = [f"{p}/*" for p in flow_prefixes] + tools
-    return [
-        statement("DatastoreObjects", ["s3:GetObject", "s3:PutObject"], objects),
+    flows = [f.flow.name for f in ctx.flows]
+    prefixes = datastore_prefixes(aws.datastore_root, flows)
+    out = [
+        statement("DatastoreObjects", ["s3:GetObject", "s3:PutObject"],
+                  [f"arn:aws:s3:::{bucket}/{p}*" for p in prefixes]),
         statement("DatastoreList", ["s3:ListBucket"], [f"arn:aws:s3:::{bucket}"],
-                  {"StringLike": {"s3:prefix": sorted(listed)}}),
-        statement("DatastoreLocation", ["s3:GetBucketLocation"], [f"arn:aws:s3:::{bucket}"]),
+                  {"StringLike": {"s3:prefix": sorted(f"{p}*" for p in prefixes)}}),
     ]
+    buckets = {bucket}
+    for i, root in enumerate(ctx.platform.prod_datastore_roots):
+        prod_bucket, prod_prefixes = _bucket(root), datastore_prefixes(root, flows)
+        buckets.add(prod_bucket)
+        out += [
+            statement(f"ReadProdObjects{i}", ["s3:GetObject"],
+                      [f"arn:aws:s3:::{prod_bucket}/{p}*" for p in prod_prefixes]),
+            statement(f"ListProd{i}", ["s3:ListBucket"], [f"arn:aws:s3:::{prod_bucket}"],
+                      {"StringLike": {"s3:prefix": sorted(f"{p}*" for p in prod_prefixes)}}),
+        ]
+    out.append(statement("DatastoreLocation", ["s3:GetBucketLocation"],
+                         [f"arn:aws:s3:::{b}" for b in sorted(buckets)]))
+    return out
 
 
 def role_name(ctx: StackContext, purpose: str) -> str:
@@ -102,11 +132,17 @@ class RoleDocument:
     assume_role_policy: dict[str, Any]
     policies: dict[str, dict[str, Any]] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
+    # The namespace's boundary policy ARN (flowstacks/iam/boundary.py); None for the deployer
+    # role, which the bootstrap creates.
+    permissions_boundary: str | None = None
 
     def artifact(self) -> Artifact:
-        return Artifact(f"iam/{self.name}.json", canonical_json({
+        body: dict[str, Any] = {
             "role": self.name,
             "assumeRolePolicy": self.assume_role_policy,
             "policies": self.policies,
             "tags": self.tags,
-        }))
+        }
+        if self.permissions_boundary:
+            body["permissionsBoundary"] = self.permissions_boundary
+        return Artifact(f"iam/{self.name}.json", canonical_json(body))

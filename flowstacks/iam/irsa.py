@@ -5,6 +5,7 @@ Shared by the Argo and Airflow backends (both run Metaflow tasks as pods). Pure:
 
 from __future__ import annotations
 
+from flowstacks.iam.boundary import boundary_arn
 from flowstacks.iam.documents import RoleDocument, datastore_statements, irsa_trust, policy, role_name
 from flowstacks.iam.runtime import task_statements
 from flowstacks.model.deployment import StackContext
@@ -30,4 +31,5 @@ def irsa_role(ctx: StackContext, service_account: str, k8s_namespace: str,
         # + @secrets and the datastore's KMS key, when the stack uses them
         policies={POLICY_NAME: policy(*datastore_statements(ctx), *task_statements(ctx))},
         tags=dict(ctx.tags),
+        permissions_boundary=boundary_arn(ctx),
     )

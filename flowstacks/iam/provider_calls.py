@@ -44,6 +44,9 @@ SOURCES: dict[str, tuple[str, str]] = {
     "object-delete": ("internal/service/s3/delete.go", "index id 3026975771 (deleteAllObjectVersions)"),
     "state-machine": ("internal/service/sfn/state_machine.go", "index id 3802237153 (meta any: v6)"),
     "job-definition": ("internal/service/batch/job_definition.go", "index id 3533886966 (meta any: v6)"),
+    # aws_iam_policy (the namespace's permissions boundary, issue 16): the calls of the IAM API
+    # a managed policy's lifecycle takes; not re-read from the provider's source in this change.
+    "policy": ("internal/service/iam/policy.go", "not re-read: IAM API of managed policies"),
     # Not provider source: AWS documentation of implicit authorisation (see docs/provider-calls.md).
     "aws-docs": ("AWS documentation: implicit authorisation", "not provider source"),
 }
@@ -66,12 +69,17 @@ WHEN: dict[str, str] = {
     "managed-policies": "managed_policy_arns set (flowstacks sets none)",
     "description": "a role description is set or changed (flowstacks sets none)",
     "max-session": "a role's max_session_duration is changed (flowstacks sets none)",
+    "permissions-boundary": "a role's permissions_boundary is set or changed (every role of a "
+                            "namespace carries the namespace's boundary)",
+    "boundary-removed": "a role's permissions_boundary is removed (flowstacks never removes it; "
+                        "the deployer is denied it)",
+    "policy-versions": "a managed policy already has 5 versions: the oldest is deleted first",
     "all-tags-removed": "every tag of an S3 object removed (flowstacks always tags)",
     "sse-kms": "the object is SSE-KMS encrypted: HeadObject returns a key id and the provider "
                "describes alias/aws/s3 (KMS settings are not in flowstacks' config yet)",
 }
 APPLIES = frozenset({"", "no-tags-on-update", "tag-on-create", "inline-policies", "multipart", "upload-failed",
-                     "versioned-bucket", "fargate"})
+                     "versioned-bucket", "fargate", "permissions-boundary", "policy-versions"})
 
 
 @dataclass(frozen=True)
@@ -152,6 +160,10 @@ CATALOG: dict[str, tuple[Call, ...]] = {
              "description"),
         Call("update", "UpdateRole (max_session_duration)", "iam:UpdateRole", "self", "none", "role",
              "max-session"),
+        Call("update", "PutRolePermissionsBoundary", "iam:PutRolePermissionsBoundary", "self",
+             "none", "role", "permissions-boundary"),
+        Call("update", "DeleteRolePermissionsBoundary", "iam:DeleteRolePermissionsBoundary", "self",
+             "none", "role", "boundary-removed"),
         Call("update", "DeleteRolePolicy (inline_policy)", "iam:DeleteRolePolicy", "self", "none",
              "role", "inline-policies"),
         Call("update", "PutRolePolicy (inline_policy)", "iam:PutRolePolicy", "self", "none", "role",
@@ -174,6 +186,20 @@ CATALOG: dict[str, tuple[Call, ...]] = {
         Call("read", "GetRolePolicy", "iam:GetRolePolicy", "role", "none", "role-policy"),
         Call("update", "PutRolePolicy", "iam:PutRolePolicy", "role", "none", "role-policy"),
         Call("delete", "DeleteRolePolicy", "iam:DeleteRolePolicy", "role", "none", "role-policy"),
+    ),
+    "aws:iam/policy:Policy": (
+        Call("create", "CreatePolicy", "iam:CreatePolicy", "self", "all", "policy", new=True),
+        Call("read", "GetPolicy", "iam:GetPolicy", "self", "none", "policy"),
+        Call("read", "GetPolicyVersion", "iam:GetPolicyVersion", "self", "none", "policy"),
+        Call("read", "ListPolicyTags", "iam:ListPolicyTags", "self", "none", "policy"),
+        Call("update", "ListPolicyVersions", "iam:ListPolicyVersions", "self", "none", "policy"),
+        Call("update", "DeletePolicyVersion", "iam:DeletePolicyVersion", "self", "none", "policy",
+             "policy-versions"),
+        Call("update", "CreatePolicyVersion", "iam:CreatePolicyVersion", "self", "none", "policy"),
+        Call("update-tags", "UntagPolicy", "iam:UntagPolicy", "self", "removed", "tags"),
+        Call("update-tags", "TagPolicy", "iam:TagPolicy", "self", "changed", "tags"),
+        Call("delete", "ListPolicyVersions", "iam:ListPolicyVersions", "self", "none", "policy"),
+        Call("delete", "DeletePolicy", "iam:DeletePolicy", "self", "none", "policy"),
     ),
     "aws:s3/bucketObjectv2:BucketObjectv2": (
         Call("create", "PutObject (x-amz-tagging)", "s3:PutObject", "self", "object", "object",

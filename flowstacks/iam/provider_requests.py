@@ -43,6 +43,8 @@ def subjects(manifest: Mapping[str, Any]) -> list[Subject]:
                  if r["type"] == "aws:cloudwatch/eventRule:EventRule"}
     role_tags = {r["inputs"]["name"]: r["inputs"].get("tags") or {} for r in resources
                  if r["type"] == "aws:iam/role:Role"}
+    boundaries = {r["inputs"]["name"]: r["inputs"].get("permissionsBoundary") for r in resources
+                  if r["type"] == "aws:iam/role:Role"}
     out = []
     for r in resources:
         if r["type"] not in CATALOG:
@@ -53,6 +55,8 @@ def subjects(manifest: Mapping[str, Any]) -> list[Subject]:
             tags = rule_tags.get(inputs["rule"], {})
         elif r["type"] == "aws:iam/rolePolicy:RolePolicy":
             tags = role_tags.get(inputs["role"], {})
+            # a role policy's calls are judged by its role's boundary (iam:PermissionsBoundary)
+            inputs = {**inputs, "permissionsBoundary": boundaries.get(inputs["role"])}
         out.append(Subject(r["type"], r["name"], inputs, tags))
     return out
 
@@ -83,6 +87,8 @@ def target_arn(subject: Subject, target: str, region: str, account: str) -> str 
     kind = subject.type
     if kind.endswith(":Role"):
         return f"arn:{part}:iam::{account}:role/{i['name']}"
+    if kind.endswith(":Policy"):
+        return f"arn:{part}:iam::{account}:policy/{i['name']}"
     if kind.endswith(":BucketObjectv2"):
         return f"arn:{part}:s3:::{i['bucket']}/{i['key']}"
     if kind.endswith(":StateMachine"):
@@ -128,6 +134,11 @@ def requests(subject: Subject, call: Call, region: str, account: str, *,
         context.update({f"s3:ExistingObjectTag/{k}": v for k, v in subject.tags.items()})
     if call.target == "bucket":
         context["s3:prefix"] = subject.inputs["key"]
+    if call.action.startswith("iam:") and subject.inputs.get("permissionsBoundary") and \
+            call.target in ("self", "role"):
+        # iam:PermissionsBoundary: the boundary the role has, or the one the request sets
+        # (CreateRole, PutRolePermissionsBoundary); absent for a role without one
+        context["iam:PermissionsBoundary"] = subject.inputs["permissionsBoundary"]
     for service in call.services or (None,):
         ctx = dict(context, **({"iam:PassedToService": service} if service else {}))
         yield Request(call.action, arn, {} if call.services else existing, request_tags, ctx,

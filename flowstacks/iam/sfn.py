@@ -26,6 +26,8 @@ from flowstacks.iam.documents import (
     service_trust,
     statement,
 )
+from flowstacks.iam.boundary import boundary_arn
+from flowstacks.iam.dynamodb import leading_keys_condition
 from flowstacks.iam.runtime import task_statements
 from flowstacks.model.deployment import StackContext
 from flowstacks.render.sfn import JobDefinitionSpec, StateNeeds, partition
@@ -93,6 +95,9 @@ def execution_role(ctx: StackContext, needs: StateNeeds) -> RoleDocument:
             job_definition_arns(ctx, needs.job_definitions) + list(needs.job_queues)
             + [_arn(ctx, "batch", "job/*")]))
         # submitJob.sync polls and, when the execution stops, terminates the job it started.
+        # IAM cannot narrow it further: a job's ARN ends in a random id, and TerminateJob's only
+        # condition key is aws:ResourceTag, which Metaflow's SubmitJob does not set (no Tags
+        # parameter); the role is assumed only by Step Functions of this account.
         statements.append(statement("FollowJobs", ["batch:TerminateJob"],
                                     [_arn(ctx, "batch", "job/*")]))
         # batch:DescribeJobs supports no resource-level permission: "*" is the narrowest.
@@ -108,7 +113,7 @@ def execution_role(ctx: StackContext, needs: StateNeeds) -> RoleDocument:
         name=role_name(ctx, EXECUTION_PURPOSE),
         assume_role_policy=service_trust("states.amazonaws.com", ctx.config.aws.account_id),
         policies={"states": policy(*statements)} if statements else {},
-        tags=dict(ctx.tags),
+        tags=dict(ctx.tags), permissions_boundary=boundary_arn(ctx),
     )
 
 
@@ -118,15 +123,18 @@ def task_role(ctx: StackContext, needs: StateNeeds) -> RoleDocument:
     if needs.dynamodb_tables:
         # step_functions_decorator writes the foreach cardinality and the parent task ids of a
         # foreach join; the join reads them back (dynamo_db_client.py).
+        # Keyed by Batch job id, not by flow: dynamodb:LeadingKeys cannot scope it
+        # (flowstacks/iam/dynamodb.py); Metaflow's attributes only.
         statements.append(statement(
             "ForeachState", ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
-            [dynamodb_table_arn(ctx, t) for t in needs.dynamodb_tables]))
+            [dynamodb_table_arn(ctx, t) for t in needs.dynamodb_tables],
+            leading_keys_condition(ctx)))
     statements += task_statements(ctx)  # @secrets, the datastore's KMS key
     return RoleDocument(
         name=role_name(ctx, TASK_PURPOSE),
         assume_role_policy=service_trust("ecs-tasks.amazonaws.com", ctx.config.aws.account_id),
         policies={"datastore": policy(*statements)},
-        tags=dict(ctx.tags),
+        tags=dict(ctx.tags), permissions_boundary=boundary_arn(ctx),
     )
 
 
@@ -140,7 +148,7 @@ def events_role(ctx: StackContext, state_machines: Iterable[str]) -> RoleDocumen
         assume_role_policy=service_trust("events.amazonaws.com", ctx.config.aws.account_id),
         policies={"start": policy(statement("StartNamespaceStateMachines",
                                             ["states:StartExecution"], arns))},
-        tags=dict(ctx.tags),
+        tags=dict(ctx.tags), permissions_boundary=boundary_arn(ctx),
     )
 
 

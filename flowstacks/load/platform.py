@@ -19,7 +19,7 @@ from flowstacks.errors import FlowstacksError
 from flowstacks.load.flows import CONFIG_MODULE
 from flowstacks.load.metaflow_env import read_metaflow_env
 from flowstacks.model.config import ProjectConfig
-from flowstacks.model.platform import METAFLOW_KEYS, ResolvedPlatform
+from flowstacks.model.platform import METAFLOW_KEYS, ResolvedPlatform, prod_datastore_roots
 from flowstacks.model.platform_resolve import class_profile, resolve_platform
 from flowstacks.naming.stacks import parse_stack
 
@@ -45,17 +45,29 @@ def stack_platform(config: ProjectConfig, stack: str, project_dir: Path,
     ``flows_dir``: where the flows run from (default ``<project_dir>/flowspecs``);
     ``config_file``: the config's path, named in errors about its fields."""
     env = dict(os.environ if env is None else env)
-    kind = parse_stack(stack).kind
-    profile, source = class_profile(config, kind)
-    if profile is None and env.get("METAFLOW_PROFILE"):
-        profile, source = env["METAFLOW_PROFILE"], "METAFLOW_PROFILE (environment)"
-    values = metaflow_values(flows_dir or Path(project_dir) / "flowspecs", env, profile)
+    ns = parse_stack(stack)
+    flows_dir = flows_dir or Path(project_dir) / "flowspecs"
     try:
-        return resolve_platform(config, kind, values, profile, source)
+        effective, resolved = _resolve(config, ns.kind, flows_dir, env, ns.branch_name)
+        if ns.kind != "prod" and resolved.read_prod_datastore:
+            # read-only access to what prod's namespaces wrote: prod's class root and layout
+            _, prod = _resolve(config, "prod", flows_dir, env, None)
+            resolved = resolved.model_copy(update={"prod_datastore_roots": prod_datastore_roots(
+                prod.datastore_class_root, prod.datastore_layout)})
+        return effective, resolved
     except FlowstacksError as exc:
         if exc.where and not exc.where.startswith("METAFLOW_"):  # a field of the config file
             exc.where = f"{config_file or 'flowspecs/' + CONFIG_MODULE}: {exc.where}"
         raise
+
+
+def _resolve(config: ProjectConfig, kind, flows_dir: Path, env: Mapping[str, str],
+             branch_name: str | None) -> tuple[ProjectConfig, ResolvedPlatform]:
+    profile, source = class_profile(config, kind)
+    if profile is None and env.get("METAFLOW_PROFILE"):
+        profile, source = env["METAFLOW_PROFILE"], "METAFLOW_PROFILE (environment)"
+    values = metaflow_values(flows_dir, env, profile)
+    return resolve_platform(config, kind, values, profile, source, branch_name)
 
 
 def platform_warnings(platforms: Mapping[str, ResolvedPlatform]) -> list[str]:

@@ -11,6 +11,7 @@ docs/metaflow-contract.md#platform-settings). Pure.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -19,6 +20,17 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 NamespaceClass = Literal["prod", "test", "user"]
 Metadata = Literal["local", "service"]
+# How a stack's datastore root follows from its namespace class's root (issue 16):
+# "namespace": <class root>/<branch name> (every Metaflow namespace writes under its own root);
+# "flat": the class root itself, as Metaflow's own deployers use it (namespaces share objects).
+DatastoreLayout = Literal["namespace", "flat"]
+DEFAULT_DATASTORE_LAYOUT: DatastoreLayout = "namespace"
+# Which Kubernetes namespace a stack's pods, templates and service account live in (issue 16):
+# "class": prod in the configured one, test and user in "<configured>-test"/"<configured>-user"
+# (unless platform_overrides[<class>] names the class's own); "namespace": one per Metaflow
+# namespace, "<configured>-<branch as a DNS label>"; "shared": the configured one for all.
+KubernetesLayout = Literal["class", "namespace", "shared"]
+DEFAULT_KUBERNETES_LAYOUT: KubernetesLayout = "class"
 
 _ACCOUNT_RE = re.compile(r"^\d{12}$")
 S3_URL_RE = re.compile(r"^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/.*)?$")
@@ -30,6 +42,9 @@ _DNS_LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 # The values S3 takes for x-amz-server-side-encryption (what Metaflow passes as
 # ServerSideEncryption, plugins/datatools/s3/s3op.py).
 SSE_VALUES = ("AES256", "aws:kms", "aws:kms:dsse")
+# METAFLOW_ARGO_EVENTS_WEBHOOK_AUTH (metaflow_config.py, default "none"; argo_events.py sends
+# SERVICE_HEADERS only for "service").
+WEBHOOK_AUTH_MODES = ("none", "service")
 
 
 class Platform(BaseModel):
@@ -66,7 +81,16 @@ class Platform(BaseModel):
         None, description="the KMS key of the datastore bucket: task roles and the deployer may "
         "kms:Decrypt and kms:GenerateDataKey with it (and no other key)")
     # -- AWS resources --------------------------------------------------------------------------
-    datastore_root: str | None = Field(None, description="METAFLOW_DATASTORE_SYSROOT_S3")
+    datastore_root: str | None = Field(
+        None, description="METAFLOW_DATASTORE_SYSROOT_S3 of the namespace class; with "
+        "datastore_layout 'namespace' (the default) each stack's tasks use <root>/<branch name>")
+    datastore_layout: DatastoreLayout | None = Field(
+        None, description="'namespace' (default): every Metaflow namespace reads and writes under "
+        "its own <root>/<branch name>; 'flat': all namespaces of the class share the root, as "
+        "Metaflow's own deployers do (no datastore isolation between them)")
+    read_prod_datastore: bool | None = Field(
+        None, description="test/user task roles may read (never write) prod's objects of the "
+        "project's flows (evaluating against prod models); default off")
     batch_job_queue: str | None = Field(None, description="METAFLOW_BATCH_JOB_QUEUE")
     dynamodb_table: str | None = Field(None, description="METAFLOW_SFN_DYNAMO_DB_TABLE")
     # -- Kubernetes / Argo ------------------------------------------------------------------------
@@ -75,6 +99,10 @@ class Platform(BaseModel):
     kubernetes_context: str | None = Field(
         None, description="the kubeconfig context Pulumi deploys the stack's Kubernetes objects "
         "with (its explicit Kubernetes provider); default: the kubeconfig's current context")
+    kubernetes_namespace_layout: KubernetesLayout | None = Field(
+        None, description="'class' (default): prod's pods apart from test's and user's "
+        "(<namespace>-test, <namespace>-user unless platform_overrides names a class's own); "
+        "'namespace': one Kubernetes namespace per Metaflow namespace; 'shared': all in one")
     kubernetes_service_account: str | None = Field(
         None, description="the pods' service account; default one per stack, named for it "
         "(never taken from the Metaflow config: it carries the namespace's IAM role)")
@@ -89,7 +117,10 @@ class Platform(BaseModel):
         None, description="the URL tasks publish events to: METAFLOW_ARGO_EVENTS_INTERNAL_WEBHOOK_URL, "
         "else METAFLOW_ARGO_EVENTS_WEBHOOK_URL")
     argo_events_webhook_auth: str | None = Field(
-        None, description="METAFLOW_ARGO_EVENTS_WEBHOOK_AUTH")
+        None, description="METAFLOW_ARGO_EVENTS_WEBHOOK_AUTH: 'none' (Metaflow's default: any "
+        "pod that reaches the webhook can start this namespace's triggered flows) or 'service' "
+        "(tasks send METAFLOW_SERVICE_HEADERS, the service auth key, with every event; the "
+        "webhook must be behind a gateway that checks it)")
     argo_events_sensor_namespace: str | None = Field(
         None, description="METAFLOW_ARGO_EVENTS_SENSOR_NAMESPACE")
     # -- Airflow: how the pod operator reaches the cluster ---------------------------------------
@@ -126,6 +157,14 @@ class Platform(BaseModel):
             raise ValueError("must be an s3://bucket/prefix URL")
         return v.rstrip("/")
 
+    @field_validator("argo_events_webhook_auth")
+    @classmethod
+    def _webhook_auth(cls, v: str | None) -> str | None:
+        # plugins/argo/argo_events.py: "service" adds SERVICE_HEADERS; anything else sends none
+        if v is not None and v not in WEBHOOK_AUTH_MODES:
+            raise ValueError(f"must be one of {', '.join(WEBHOOK_AUTH_MODES)} (Metaflow's modes)")
+        return v
+
     @field_validator("kms_key_arn")
     @classmethod
     def _kms(cls, v: str | None) -> str | None:
@@ -155,6 +194,41 @@ class Platform(BaseModel):
         if v is not None and not v.strip():
             raise ValueError("must not be empty")
         return v
+
+
+def namespace_datastore_root(class_root: str, branch_name: str,
+                             layout: DatastoreLayout = DEFAULT_DATASTORE_LAYOUT) -> str:
+    """The datastore root of one Metaflow namespace (``--datastore-root`` and
+    ``METAFLOW_DATASTORE_SYSROOT_S3`` of its tasks, the home of its code packages):
+    ``<class root>/<branch name>`` with the 'namespace' layout (``prod``, ``prod.staging``,
+    ``test.feature_x``, ``user.alice``: S3 keys of one never start with another's root plus
+    ``/``), the class root with 'flat'."""
+    return class_root if layout == "flat" else f"{class_root.rstrip('/')}/{branch_name}"
+
+
+def stack_kubernetes_namespace(configured: str, kind: str, branch_name: str,
+                               layout: KubernetesLayout, class_specific: bool) -> str:
+    """The Kubernetes namespace of one stack (see :data:`KubernetesLayout`). A branch name is
+    not always a DNS label (``user.John.Doe``): it is lowercased, other characters become
+    ``-``, and a changed name gets 6 hex digits of its sha1 so two branches never meet."""
+    if layout == "shared" or (layout == "class" and (kind == "prod" or class_specific)):
+        return configured
+    if layout == "class":
+        return f"{configured}-{kind}"
+    label = re.sub(r"[^a-z0-9-]", "-", branch_name.lower())
+    if label != branch_name:
+        label += "-" + hashlib.sha1(branch_name.encode()).hexdigest()[:6]
+    name = f"{configured}-{label}"
+    if len(name) > 63:
+        raise ValueError(f"Kubernetes namespace {name!r} is longer than 63 characters")
+    return name
+
+
+def prod_datastore_roots(prod_class_root: str, layout: DatastoreLayout) -> tuple[str, ...]:
+    """Where prod's namespaces (``prod``, ``prod.<b>``) write, as IAM resource globs."""
+    if layout == "flat":
+        return (prod_class_root,)
+    return (f"{prod_class_root}/prod", f"{prod_class_root}/prod.*")
 
 
 @dataclass(frozen=True)
@@ -219,6 +293,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("airflow_kubeconfig_context", "runtime.airflow_kubeconfig_context", None,
             ("AIRFLOW_KUBERNETES_KUBECONFIG_CONTEXT",)),
     Setting("airflow_in_cluster", "runtime.airflow_in_cluster"),
+    Setting("datastore_layout", "runtime.datastore_layout"),
+    Setting("kubernetes_namespace_layout", "runtime.kubernetes_namespace_layout"),
+    Setting("read_prod_datastore", "runtime.read_prod_datastore"),
 )
 # Every Metaflow key a stack may read (load/platform.py reads exactly these).
 METAFLOW_KEYS: tuple[str, ...] = tuple(dict.fromkeys(
@@ -246,6 +323,14 @@ class ResolvedPlatform(BaseModel):
     airflow_kubeconfig_context: str | None = None
     airflow_in_cluster: bool | None = None
     metaflow_profile: str | None = None
+    datastore_layout: DatastoreLayout = DEFAULT_DATASTORE_LAYOUT
+    kubernetes_namespace_layout: KubernetesLayout = DEFAULT_KUBERNETES_LAYOUT
+    # The namespace class's configured root; the stack's own is config.aws.datastore_root.
+    datastore_class_root: str | None = None
+    read_prod_datastore: bool = False
+    # With read_prod_datastore on a test/user stack: the roots prod's namespaces write under
+    # (globs: "<prod class root>/prod", "<prod class root>/prod.*"), read-only for its tasks.
+    prod_datastore_roots: tuple[str, ...] = ()
     sources: dict[str, str] = Field(default_factory=dict)
     # Metaflow config keys flowstacks saw but does not deploy (e.g. a plain-text auth key),
     # with the reason (a sentence naming where the key was found).

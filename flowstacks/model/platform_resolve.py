@@ -24,6 +24,7 @@ from flowstacks.errors import FlowstacksError
 from flowstacks.model.config import ProjectConfig
 from flowstacks.model.platform import (
     DEFAULT_SOURCE, SETTINGS, NamespaceClass, Platform, ResolvedPlatform, Setting,
+    namespace_datastore_root, stack_kubernetes_namespace,
 )
 
 # KEY (without METAFLOW_) -> (value, where it was read, e.g. "METAFLOW_SERVICE_URL (environment)")
@@ -77,11 +78,13 @@ def _from_metaflow(setting: Setting, metaflow: MetaflowValues) -> tuple[Any, str
 
 
 def resolve_platform(config: ProjectConfig, kind: NamespaceClass, metaflow: MetaflowValues,
-                     profile: str | None = None, profile_source: str | None = None
-                     ) -> tuple[ProjectConfig, ResolvedPlatform]:
+                     profile: str | None = None, profile_source: str | None = None,
+                     branch_name: str | None = None) -> tuple[ProjectConfig, ResolvedPlatform]:
     """The stack's effective config (``aws``/``kubernetes``/``airflow`` with this class's
     values) and its :class:`ResolvedPlatform`. ``metaflow``: the Metaflow config in effect for
-    this class (``profile`` names its profile file, when one is used)."""
+    this class (``profile`` names its profile file, when one is used). ``branch_name``: the
+    stack's Metaflow branch; with it, ``aws.datastore_root`` becomes the namespace's own root
+    (:func:`namespace_datastore_root`, issue 16), without it the class root is kept."""
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
     for setting in SETTINGS:
@@ -98,6 +101,14 @@ def resolve_platform(config: ProjectConfig, kind: NamespaceClass, metaflow: Meta
     if profile:
         sources["metaflow_profile"] = profile_source or "METAFLOW_PROFILE"
     runtime = {t.split(".", 1)[1]: v for t, v in values.items() if t.startswith("runtime.")}
+    if branch_name is not None:
+        _kubernetes_namespaces(config, kind, branch_name, values, sources,
+                               runtime.get("kubernetes_namespace_layout") or "class")
+    class_root = values.get("aws.datastore_root", config.aws.datastore_root)
+    runtime["datastore_class_root"] = class_root
+    if branch_name is not None:
+        values["aws.datastore_root"] = namespace_datastore_root(
+            class_root, branch_name, runtime.get("datastore_layout") or "namespace")
     ignored = {}
     if metaflow.get("SERVICE_AUTH_KEY", (None, ""))[0]:
         ignored["METAFLOW_SERVICE_AUTH_KEY"] = AUTH_KEY_IGNORED.format(
@@ -133,6 +144,28 @@ def _effective(config: ProjectConfig, values: dict[str, Any]) -> ProjectConfig:
             updates.setdefault(section, {})[name] = value
     if not updates:
         return config
+    # The effective config holds each value in both places, which must agree: a class's
+    # override (or the namespace's datastore root) replaces platform.<field> too.
+    platform = {}
+    for setting in SETTINGS:
+        if setting.legacy is None or getattr(config.platform, setting.field) is None:
+            continue
+        section, name = setting.legacy.split(".")
+        if name in updates.get(section, {}):
+            platform[setting.field] = updates[section][name]
+    if platform:
+        updates["platform"] = platform
     return config.model_copy(update={
         section: getattr(config, section).model_copy(update=fields)
         for section, fields in updates.items()})
+
+
+def _kubernetes_namespaces(config: ProjectConfig, kind: NamespaceClass, branch_name: str,
+                           values: dict[str, Any], sources: dict[str, str], layout: str) -> None:
+    """The stack's Kubernetes namespaces (Argo's and Airflow's pods) after the layout."""
+    for target, default in (("kubernetes.namespace", config.kubernetes.namespace),
+                            ("airflow.namespace", config.airflow.namespace)):
+        configured = values.get(target, default)
+        specific = sources.get(target, "").startswith(f"platform_overrides['{kind}']")
+        values[target] = stack_kubernetes_namespace(configured, kind, branch_name, layout,
+                                                    specific)

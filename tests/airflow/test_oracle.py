@@ -16,7 +16,8 @@ from tests.airflow.metaflow_dag import metaflow_config
 from tests.airflow.oracle_compare import Comparison, compare_dag
 from tests.conftest import EXAMPLE
 from tests.oracle.platform import (
-    AUTH_KEY, INTERNAL_URL, fake_metadata_service, service_env, with_metaflow_platform,
+    AUTH_KEY, INTERNAL_URL, fake_metadata_service, namespace_root_env, service_env,
+    with_metaflow_platform,
 )
 
 CONN_ID = "eks_metaflow"  # METAFLOW_AIRFLOW_KUBERNETES_CONN_ID of the service cases
@@ -81,8 +82,11 @@ def _compare(oracle, example_project, stacks, home, extra_env=None) -> Compariso
         configs = {k: str(EXAMPLE / "flowspecs" / v)
                    for k, v in ctx.config.config_files(stack, fd.flow.name).items()
                    if k in {c.name for c in fd.flow.configs}}
+        # Metaflow's deployer with the namespace's own datastore root (issue 16)
         return oracle.airflow_dag(EXAMPLE / "flowspecs" / file, configs=configs or None,
-                                  extra_env=extra_env or None, **_oracle_args(ctx))
+                                  extra_env={**(extra_env or {}),
+                                             **namespace_root_env(ctx.branch_name, DEPLOY_ENV)},
+                                  **_oracle_args(ctx))
 
     # each call is a Metaflow subprocess: run a few at once (different DAG names never share
     # a production-token record in the oracle's S3)

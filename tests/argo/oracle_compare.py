@@ -131,6 +131,8 @@ def oracle_context(ctx: StackContext, owner: str, deploy_env: dict[str, str],
         "argo_events_service_account": deploy_env["METAFLOW_ARGO_EVENTS_SERVICE_ACCOUNT"],
         "argo_events_event_bus": deploy_env["METAFLOW_ARGO_EVENTS_EVENT_BUS"],
         "argo_events_webhook_url": deploy_env["METAFLOW_ARGO_EVENTS_WEBHOOK_URL"],
+        # Metaflow's default unless the oracle's config sets it (the example's is 'service')
+        "argo_events_webhook_auth": deploy_env.get("METAFLOW_ARGO_EVENTS_WEBHOOK_AUTH", "none"),
     })
     aws = cfg.aws.model_copy(update={"datastore_root": deploy_env["METAFLOW_DATASTORE_SYSROOT_S3"],
                                      "s3_endpoint_url": endpoint})

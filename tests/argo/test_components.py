@@ -56,7 +56,9 @@ def test_service_account_is_bound_to_the_irsa_role(synthed):
         f"arn:aws:iam::123456789012:role/{role.inputs['name']}"
     trust = json.loads(role.inputs["assumeRolePolicy"])
     [st] = trust["Statement"]
-    assert f"system:serviceaccount:metaflow:{meta['name']}" in st["Condition"]["StringEquals"].values()
+    assert meta["namespace"] == {"prod": "metaflow"}.get(ctx.kind, f"metaflow-{ctx.kind}")
+    assert f"system:serviceaccount:{meta['namespace']}:{meta['name']}" in \
+        st["Condition"]["StringEquals"].values()
     assert role.inputs["tags"] == ctx.tags
     [policy] = [p for p in _by_type(result, "aws:iam/rolePolicy:RolePolicy")
                 if p.name.startswith(role.inputs["name"])]
@@ -114,4 +116,4 @@ def test_service_account_may_report_task_outputs(synthed):
                                      "verbs": ["create", "patch"]}]
     assert binding.inputs["roleRef"]["name"] == role.inputs["metadata"]["name"]
     assert binding.inputs["subjects"] == [{"kind": "ServiceAccount", "name": sa,
-                                           "namespace": "metaflow"}]
+                                           "namespace": ctx.config.kubernetes.namespace}]

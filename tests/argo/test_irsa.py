@@ -18,6 +18,9 @@ def _role(stack: str):
     return ctx, irsa_role(ctx, service_account_name(ctx), ctx.config.kubernetes.namespace)
 
 
+KUBE_NS = {"prod": "metaflow", "test": "metaflow-test", "user": "metaflow-user"}
+
+
 @pytest.mark.parametrize("stack", STACKS)
 def test_trust_admits_exactly_one_service_account(stack):
     ctx, role = _role(stack)
@@ -28,7 +31,8 @@ def test_trust_admits_exactly_one_service_account(stack):
     assert list(cond) == ["StringEquals"]  # no StringLike wildcard on the subject
     issuer = ctx.config.kubernetes.oidc_provider_arn.split(":oidc-provider/")[1]
     assert cond["StringEquals"] == {
-        f"{issuer}:sub": f"system:serviceaccount:metaflow:{service_account_name(ctx)}",
+        # the stack's own Kubernetes namespace (issue 16: prod's apart from test's and user's)
+        f"{issuer}:sub": f"system:serviceaccount:{KUBE_NS[ctx.kind]}:{service_account_name(ctx)}",
         f"{issuer}:aud": "sts.amazonaws.com",
     }
 
@@ -78,5 +82,6 @@ def test_parliament_does_report_a_mismatched_resource():
 def test_role_artifact_format():
     _, role = _role("prod")
     art = json.loads(role.artifact().content)
-    assert set(art) == {"role", "assumeRolePolicy", "policies", "tags"}
+    assert set(art) == {"role", "assumeRolePolicy", "policies", "tags", "permissionsBoundary"}
+    assert art["permissionsBoundary"].endswith(":policy/" + role.name.rsplit("-", 2)[0] + "-boundary")
     assert role.artifact().path == f"iam/{role.name}.json"

@@ -16,7 +16,8 @@ from tests.argo.oracle_compare import (KEPT, Comparison, compare, oracle_context
 from tests.conftest import REPO, VECTOR_FLOWS as VECTOR_DIR
 from tests.oracle.harness import DEPLOY_ENV, oracle_available, shared_oracle
 from tests.oracle.platform import (
-    AUTH_KEY, INTERNAL_URL, fake_metadata_service, service_env, with_metaflow_platform,
+    AUTH_KEY, INTERNAL_URL, fake_metadata_service, namespace_root_env, service_env,
+    with_metaflow_platform,
 )
 
 _ok, _why = oracle_available()
@@ -56,8 +57,11 @@ def _compare_case(oracle, stack: str, flow: str, ctx0=None, flow_file=None, extr
                   home=None) -> tuple[Comparison, dict, object]:
     ctx0 = ctx0 or h.context(stack)
     fd = ctx0.flow(flow)
+    # Metaflow's deployer with the namespace's own datastore root (issue 16), as flowstacks uses it
     compiled = oracle.argo_compiled(flow_file or REPO / fd.flow.file, user=USER,
-                                    generate_new_token=True, extra_env=extra_env or None,
+                                    generate_new_token=True,
+                                    extra_env={**(extra_env or {}), **namespace_root_env(
+                                        ctx0.branch_name, DEPLOY_ENV)},
                                     **NAMESPACES[stack])
     theirs = compiled["workflow_template"]
     ctx = oracle_context(ctx0, USER, dict(DEPLOY_ENV), _endpoint(theirs))

@@ -85,7 +85,7 @@ def test_step_command_repasses_project_flags(stack, flags):
         assert flags in cmd
         assert f"step {step} --run-id argo-{{{{workflow.name}}}}" in cmd
         assert "--with 'kubernetes:cpu=1,memory=4096,disk=10240,image=python:3.11," \
-               f"service_account={ctx.token_prefix}-tasks,namespace=metaflow," in cmd
+               f"service_account={ctx.token_prefix}-tasks,namespace={ctx.config.kubernetes.namespace}," in cmd
 
 
 def test_task_environment_carries_namespace_identity():
@@ -97,9 +97,11 @@ def test_task_environment_carries_namespace_identity():
     assert env["METAFLOW_USER"] == "argo-workflows"
     assert env["ARGO_WORKFLOW_TEMPLATE"] == "exampleproject.prod.projectflow"
     assert env["ARGO_WORKFLOW_NAME"] == "{{workflow.name}}"
-    assert env["METAFLOW_DATASTORE_SYSROOT_S3"] == "s3://example-metaflow/metaflow"
+    # the namespace's own root (issue 16)
+    assert env["METAFLOW_DATASTORE_SYSROOT_S3"] == f"s3://example-metaflow/metaflow/{ctx.branch_name}"
     assert env["METAFLOW_ARGO_EVENTS_WEBHOOK_URL"] == ctx.config.kubernetes.argo_events_webhook_url
-    assert env["METAFLOW_CODE_URL"].startswith("s3://example-metaflow/metaflow/ProjectFlow/data/")
+    assert env["METAFLOW_CODE_URL"].startswith(
+        f"s3://example-metaflow/metaflow/{ctx.branch_name}/ProjectFlow/data/")
     assert env["METAFLOW_KUBERNETES_POD_NAME"] is None  # a downward-API reference
 
 

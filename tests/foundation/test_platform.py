@@ -5,6 +5,7 @@ each value with its source; errors that name the field."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -49,7 +50,9 @@ def _env(home: Path, **values: str) -> dict[str, str]:
 
 def test_nothing_configured_keeps_local_metadata_and_warns(tmp_path):
     config, platform = stack_platform(ProjectConfig(), "prod", tmp_path, _env(tmp_path / "h"))
-    assert config == ProjectConfig()
+    # the only change: the namespace's own datastore root under the default one (issue 16)
+    assert config == ProjectConfig(aws=Aws(datastore_root=f"{Aws().datastore_root}/prod"))
+    assert platform.datastore_class_root == Aws().datastore_root
     assert (platform.metadata, platform.service_url, platform.secrets_backend) == ("local", None, None)
     assert set(platform.sources.values()) == {DEFAULT_SOURCE}
     (warning,) = platform.warnings("prod")
@@ -64,9 +67,12 @@ def test_metaflow_environment_fills_what_flowstacks_leaves_unset(tmp_path):
                METAFLOW_ARGO_EVENTS_WEBHOOK_URL="http://hook.argo-events:12000/x",
                METAFLOW_AIRFLOW_KUBERNETES_CONN_ID="eks")
     config, platform = stack_platform(ProjectConfig(), "test.x", tmp_path, env)
-    assert config.aws.datastore_root == "s3://team-bucket/mf"  # validated like the config field
+    # validated like the config field; the namespace's own root under it (issue 16)
+    assert config.aws.datastore_root == "s3://team-bucket/mf/test.x"
+    assert platform.datastore_class_root == "s3://team-bucket/mf"
+    # test's pods apart from prod's (issue 16: the 'class' Kubernetes layout)
     assert (config.aws.batch_job_queue, config.kubernetes.namespace, config.airflow.namespace) == \
-        ("team-queue", "team-ns", "team-ns")
+        ("team-queue", "team-ns-test", "team-ns-test")
     assert config.kubernetes.argo_events_webhook_url == "http://hook.argo-events:12000/x"
     assert config.airflow.kubernetes_conn_id == "eks"
     assert (platform.metadata, platform.task_service_url) == ("service", URL)
@@ -238,7 +244,7 @@ def test_the_stack_context_carries_the_platform(tmp_path):
     test = ProjectDir(root, "step-functions", environ=env).stack_context("test.x")
     assert (prod.config.aws.account_id, test.config.aws.account_id) == ("210987654321", "123456789012")
     assert (prod.config.aws.datastore_root, test.config.aws.datastore_root) == \
-        ("s3://prod-bucket/mf", Aws().datastore_root)
+        ("s3://prod-bucket/mf/prod", f"{Aws().datastore_root}/test.x")
     assert prod.platform.kms_key_arn == test.platform.kms_key_arn
     assert prod.platform.sources["aws.account_id"] == "platform_overrides['prod'].account_id"
 
@@ -292,3 +298,41 @@ def test_airflow_reaches_the_cluster_as_configured(tmp_path, platform, env, expe
     config, resolved = stack_platform(ctx.config, "prod", root, _env(tmp_path / "h", **env))
     ctx = ctx.model_copy(update={"config": config, "platform": resolved})
     assert cluster_kwargs(ctx) == expected
+
+
+def test_datastore_layout_per_namespace_and_prod_read_only(tmp_path):
+    """Issue 16: each namespace's tasks use <class root>/<branch>; 'flat' keeps Metaflow's shared
+    root; read_prod_datastore gives test/user the roots of prod's namespaces (to read only)."""
+    config = ProjectConfig(
+        platform=Platform(datastore_root="s3://shared/mf"),
+        platform_overrides={"prod": Platform(datastore_root="s3://prod-bucket/mf"),
+                            "user": Platform(datastore_layout="flat", read_prod_datastore=True)})
+    env = _env(tmp_path / "h")
+    roots = {s: stack_platform(config, s, tmp_path, env)
+             for s in ("prod", "prod.b", "test.x", "user.bob")}
+    assert {s: c.aws.datastore_root for s, (c, _) in roots.items()} == {
+        "prod": "s3://prod-bucket/mf/prod", "prod.b": "s3://prod-bucket/mf/prod.b",
+        "test.x": "s3://shared/mf/test.x", "user.bob": "s3://shared/mf"}
+    assert roots["test.x"][1].prod_datastore_roots == ()  # default off
+    assert roots["user.bob"][1].prod_datastore_roots == (
+        "s3://prod-bucket/mf/prod", "s3://prod-bucket/mf/prod.*")
+    assert roots["prod"][1].prod_datastore_roots == ()
+
+
+def test_kubernetes_namespace_layouts(tmp_path):
+    """Issue 16: prod's pods apart from test's and user's by default; a class override names its
+    own; 'namespace' gives every Metaflow namespace its own (a DNS label, whatever the branch)."""
+    env = _env(tmp_path / "h")
+    config = ProjectConfig(platform=Platform(kubernetes_namespace="mf"),
+                           platform_overrides={"user": Platform(kubernetes_namespace="sandbox")})
+    spaces = {s: stack_platform(config, s, tmp_path, env)[0].kubernetes.namespace
+              for s in ("prod", "prod.b", "test.x", "user.bob")}
+    assert spaces == {"prod": "mf", "prod.b": "mf", "test.x": "mf-test", "user.bob": "sandbox"}
+    per = ProjectConfig(platform=Platform(kubernetes_namespace="mf",
+                                          kubernetes_namespace_layout="namespace"))
+    got = {s: stack_platform(per, s, tmp_path, env)[0] for s in ("prod", "test.a_b", "user.Bob")}
+    assert got["prod"].kubernetes.namespace == "mf-prod"
+    assert got["test.a_b"].airflow.namespace.startswith("mf-test-a-b-")
+    assert re.fullmatch(r"mf-user-bob-[0-9a-f]{6}", got["user.Bob"].kubernetes.namespace)
+    shared = ProjectConfig(platform=Platform(kubernetes_namespace_layout="shared"))
+    assert stack_platform(shared, "test.x", tmp_path, env)[0].kubernetes.namespace == "metaflow"

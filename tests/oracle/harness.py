@@ -439,8 +439,11 @@ class MotoOracle:
         """Delete the per-DAG production-token records `airflow create` leaves in S3,
         so that the next `airflow create` behaves like a first deployment."""
         s3 = self.boto3_client("s3")
-        resp = s3.list_objects_v2(Bucket=BUCKET, Prefix=AIRFLOW_TOKEN_PREFIX)
-        keys = [{"Key": o["Key"]} for o in resp.get("Contents", [])]
+        # under the shared root, and under every namespace's own root (issue 16's layout:
+        # <root>/<branch>/mf.airflow/)
+        resp = s3.list_objects_v2(Bucket=BUCKET, Prefix=AIRFLOW_TOKEN_PREFIX.split("/", 1)[0] + "/")
+        keys = [{"Key": o["Key"]} for o in resp.get("Contents", [])
+                if "/" + AIRFLOW_TOKEN_PREFIX.split("/", 1)[1] in "/" + o["Key"]]
         if keys:
             s3.delete_objects(Bucket=BUCKET, Delete={"Objects": keys})
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Iterator, Mapping
 
 from flowstacks.model.deployment import StackContext
-from flowstacks.model.platform import Platform
+from flowstacks.model.platform import Platform, namespace_datastore_root
 from flowstacks.render.serialize import metaflow_json
 
 AUTH_KEY = "oracle-auth-key"
@@ -84,7 +84,20 @@ def with_metaflow_platform(ctx: StackContext, env: Mapping[str, str], home: Path
             value = getattr(getattr(effective, section), name)
             config = config.model_copy(update={
                 section: getattr(config, section).model_copy(update={name: value})})
+    # the namespace's own datastore root, as flowstacks derives it from the class root (issue
+    # 16): whichever config set the class root, the stack's tasks use <class root>/<branch>
+    config = config.model_copy(update={"aws": config.aws.model_copy(
+        update={"datastore_root": effective.aws.datastore_root})})
     headers = {"x-api-key": env["METAFLOW_SERVICE_AUTH_KEY"]} \
         if env.get("METAFLOW_SERVICE_AUTH_KEY") else {}
     return ctx.model_copy(update={"config": config, "platform": platform,
                                   "service_headers": metaflow_json(headers)})
+
+
+def namespace_root_env(branch_name: str, deploy_env: Mapping[str, str]) -> dict[str, str]:
+    """The Metaflow config under which Metaflow's own deployer uses the namespace's datastore
+    root, the one flowstacks gives the stack (issue 16: ``<class root>/<branch name>``). The
+    oracle's deployer gets it on top of its config; flowstacks reads the class root from the
+    same config and adds the branch itself, so the comparison also checks that step."""
+    return {"METAFLOW_DATASTORE_SYSROOT_S3": namespace_datastore_root(
+        deploy_env["METAFLOW_DATASTORE_SYSROOT_S3"], branch_name)}

@@ -26,6 +26,8 @@ from tests.conftest import EXAMPLE_STACKS, ORCHESTRATORS, synthesized
 REGION, ACCOUNT = "us-east-1", "123456789012"
 READS_OF_OWN_ROLE = {"iam:GetRole", "iam:GetRolePolicy", "iam:ListRolePolicies",
                      "iam:ListAttachedRolePolicies"}
+READS_OF_BOUNDARY = {"iam:GetPolicy", "iam:GetPolicyVersion", "iam:ListPolicyVersions",
+                     "iam:ListPolicyTags"}
 EXPECTED_TYPES = {
     "step-functions": {"aws:batch/jobDefinition:JobDefinition", "aws:cloudwatch/eventRule:EventRule",
                        "aws:cloudwatch/eventTarget:EventTarget", "aws:iam/role:Role",
@@ -36,6 +38,8 @@ EXPECTED_TYPES = {
     "airflow": {"aws:iam/role:Role", "aws:iam/rolePolicy:RolePolicy",
                 "aws:s3/bucketObjectv2:BucketObjectv2"},
 }
+for _types in EXPECTED_TYPES.values():  # every stack's permissions boundary (issue 16)
+    _types.add("aws:iam/policy:Policy")
 
 
 def deployer(orchestrator: str, stack: str) -> dict:
@@ -46,11 +50,8 @@ def deployer(orchestrator: str, stack: str) -> dict:
 
 def exemption(subject: Subject, request: Request, relabelled: bool) -> str | None:
     """Why another namespace's call may be allowed, or None: it must be denied."""
-    if subject.type.endswith(":BucketObjectv2") and "/data/" in subject.inputs["key"]:
-        # Content-addressed code packages live under <root>/<Flow>/data/ for every namespace
-        # (the same object when the code is the same); no IAM condition tells them apart for
-        # PutObject/DeleteObject. A per-namespace root is issue 16's layout.
-        return "shared code-package prefix (issue 16)"
+    # No S3 object is exempt: code packages live under each namespace's own datastore root
+    # (<root>/<branch>/<Flow>/data/, issue 16), DAG files under each namespace's dag_id.
     if request.resource == "*":
         return "action without resource-level permission"
     if relabelled and request.action == "batch:RegisterJobDefinition":
@@ -65,11 +66,14 @@ def own_checks(orchestrator: str, stack: str):
     docs = list(doc["policies"].values())
     for subject in subjects(synthesized(orchestrator, stack).manifest()):
         itself = subject.type == "aws:iam/role:Role" and subject.inputs["name"] == doc["role"]
+        # the boundary is the bootstrap's, like the deployer role: read only
+        boundary = subject.type == "aws:iam/policy:Policy"
         for call in CATALOG[subject.type]:
             if not applies(subject, call):
                 continue
             for request in requests(subject, call, REGION, ACCOUNT):
-                expected = not itself or request.action in READS_OF_OWN_ROLE
+                expected = (request.action in READS_OF_OWN_ROLE if itself else
+                            request.action in READS_OF_BOUNDARY if boundary else True)
                 yield subject, call, request, expected, allows(docs, request)
 
 
@@ -176,6 +180,10 @@ def test_pass_role_only_for_the_roles_placed():
         assert {arn for s in passes for arn in s["Resource"]} == placed
         assert all("*" not in arn for s in passes for arn in s["Resource"])
         assert all(s["Condition"]["StringEquals"]["iam:PassedToService"] for s in passes)
+    # no role is passed to EKS on any stack: IRSA needs no PassRole (issue 16)
+    for o, s in CASES:
+        text = json.dumps(deployer(o, s)["policies"])
+        assert "eks.amazonaws.com" not in text, (o, s)
 
 
 def coverage() -> dict[str, int]:
@@ -185,7 +193,7 @@ def coverage() -> dict[str, int]:
     for o, s in CASES:
         for _, _, _, expected, allowed in own_checks(o, s):
             out["own calls"] += 1
-            out["own allowed" if allowed else "own denied (deployer role itself)"] += 1
+            out["own allowed" if allowed else "own denied (deployer role itself, boundary)"] += 1
     for o, a, b in PAIRS:
         for subject, _, request, relabelled, allowed in other_checks(o, a, b):
             out["other calls"] += 1
@@ -198,10 +206,31 @@ def coverage() -> dict[str, int]:
 
 def test_coverage_figures_add_up():
     figures = coverage()
-    assert figures["own calls"] == figures["own allowed"] + figures["own denied (deployer role itself)"]
+    assert figures["own calls"] == (figures["own allowed"]
+                                    + figures["own denied (deployer role itself, boundary)"])
     exempt = sum(v for k, v in figures.items() if k.startswith("other exempt"))
     assert figures["other calls"] == figures["other denied"] + exempt
     assert figures["other denied"] > exempt > 0
+    # only calls AWS cannot scope to a resource, and new job-definition revisions under the
+    # caller's own tags, remain exempt: no S3 object of another namespace (issue 16)
+    assert {k for k in figures if k.startswith("other exempt")} <= {
+        "other exempt: action without resource-level permission",
+        "other exempt: new job definition revision under the caller's tags"}, figures
+
+
+def test_no_object_key_is_shared_between_namespaces():
+    """Every S3 object (code packages, DAG files) of the example belongs to exactly one stack
+    of each backend: the same key in two stacks would let one stack's deployer overwrite, or
+    its `pulumi destroy` delete, what the other's tasks download."""
+    for orchestrator in ORCHESTRATORS:
+        owners: dict[tuple[str, str], list[str]] = {}
+        for stack in EXAMPLE_STACKS:
+            for r in synthesized(orchestrator, stack).manifest()["resources"]:
+                if r["type"] == "aws:s3/bucketObjectv2:BucketObjectv2":
+                    owners.setdefault((r["inputs"]["bucket"], r["inputs"]["key"]), []).append(stack)
+        assert owners, orchestrator
+        shared = {k: v for k, v in owners.items() if len(v) > 1}
+        assert shared == {}, shared
 
 
 def test_configured_and_decorator_roles_can_be_passed():

@@ -14,7 +14,8 @@ import pytest
 
 from tests.oracle.harness import DEPLOY_ENV, OracleError, oracle_available, shared_oracle
 from tests.oracle.platform import (
-    AUTH_KEY, INTERNAL_URL, fake_metadata_service, service_env, with_metaflow_platform,
+    AUTH_KEY, INTERNAL_URL, fake_metadata_service, namespace_root_env, service_env,
+    with_metaflow_platform,
 )
 
 from .conftest import REPO
@@ -70,8 +71,9 @@ def test_definition_matches_metaflow(oracle, metadata_service, contexts, tmp_pat
                                  {**DEPLOY_ENV, **extra}, tmp_path)
     dep = ctx.flow(flow)
     flow_file = REPO / dep.flow.file
+    # Metaflow's deployer with the namespace's own datastore root (issue 16), as flowstacks uses it
     call = dict(CALLS[kind], configs=_configs(contexts[kind], dep) or None,
-                extra_env=extra or None)
+                extra_env={**extra, **namespace_root_env(ctx.branch_name, DEPLOY_ENV)})
     if dep.flow.trigger_on_finish or dep.flow.triggers:
         # Metaflow refuses; flowstacks deploys it (EventBridge rules): a kept difference.
         with pytest.raises(OracleError) as exc:

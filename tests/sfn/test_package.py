@@ -46,7 +46,8 @@ def test_content_address(scoring_package):
     import hashlib
 
     assert scoring_package.sha == hashlib.sha1(scoring_package.blob).hexdigest()
-    assert scoring_package.url == (f"s3://example-metaflow/metaflow/ScoringFlow/data/"
+    # under prod's own datastore root (issue 16)
+    assert scoring_package.url == (f"s3://example-metaflow/metaflow/prod/ScoringFlow/data/"
                                    f"{scoring_package.sha[:2]}/{scoring_package.sha}")
 
 

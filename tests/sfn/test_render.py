@@ -78,7 +78,8 @@ def test_state_graphs(contexts):
     train = _render(ctx, "TrainFlow").definition
     assert train["States"]["start"]["Next"] == "#train"
     assert train["States"]["#train"]["Resource"] == "arn:aws:states:::dynamodb:getItem"
-    assert train["States"]["#train"]["Parameters"]["TableName"] == "metaflow-sfn-state"
+    # prod's own table (the example config's platform_overrides)
+    assert train["States"]["#train"]["Parameters"]["TableName"] == "metaflow-sfn-state-prod"
     mapped = train["States"]["*train"]
     assert mapped["Type"] == "Map" and mapped["Next"] == "pick_best"
     assert mapped["Iterator"]["ProcessorConfig"] == {"Mode": "INLINE"}
@@ -166,7 +167,7 @@ def test_job_definition_arn_is_a_pulumi_input(contexts):
         resolve_references_json(text, {})
     assert r.needs.job_definitions == (name,)
     assert r.needs.dynamodb_tables == ()
-    assert _render(ctx, "TrainFlow").needs.dynamodb_tables == ("metaflow-sfn-state",)
+    assert _render(ctx, "TrainFlow").needs.dynamodb_tables == (ctx.config.aws.dynamodb_table,)
 
 
 def test_schedule_and_trigger_rules(contexts):

@@ -4,7 +4,9 @@ service account, the deployer role)."""
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -20,7 +22,13 @@ NAMESPACE_ROLE = "flowstacks:iam:NamespaceRole"
 IRSA_ROLE = "flowstacks:k8s:IrsaServiceAccount"
 DEPLOYER_ROLE = "flowstacks:index:DeployerRole"
 
+BOUNDARY_POLICY = "flowstacks:iam:BoundaryPolicy"
+
 IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
+# The stack's boundary policy once the program has made it (BoundaryPolicy): every role that
+# names a boundary waits for it, so the bootstrap run creates the policy before the roles.
+CURRENT_BOUNDARY: ContextVar[pulumi.Resource | None] = ContextVar("flowstacks_boundary",
+                                                                  default=None)
 MANAGED_BY = {"app.kubernetes.io/managed-by": "flowstacks"}
 
 
@@ -59,11 +67,14 @@ class NamespaceRole(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         document = args.document
         policies = sorted(document.policies.items())
+        boundary = CURRENT_BOUNDARY.get() if document.permissions_boundary else None
         self.role = aws.iam.Role(
             name, name=document.name, assume_role_policy=compact_json(document.assume_role_policy),
             inline_policies=[aws.iam.RoleInlinePolicyArgs(name=k, policy=compact_json(v))
                              for k, v in policies] if args.inline_policies else None,
-            tags=document.tags, opts=child)
+            permissions_boundary=document.permissions_boundary,
+            tags=document.tags, opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[boundary] if boundary is not None else None))
         self.policies = [] if args.inline_policies else [
             aws.iam.RolePolicy(f"{name}-{policy_name}", role=self.role.id, name=policy_name,
                                policy=compact_json(policy), opts=child)
@@ -93,3 +104,27 @@ class TaskIdentityArgs:
     role: RoleDocument
     service_account: str
     namespace: str
+
+
+@dataclass(frozen=True)
+class BoundaryPolicyArgs:
+    """The namespace's permissions boundary (flowstacks/iam/boundary.py)."""
+
+    name: str
+    document: dict[str, Any]
+    tags: dict[str, str]
+
+
+class BoundaryPolicy(pulumi.ComponentResource):
+    """The managed policy every role of the namespace carries as its permissions boundary.
+    Created by the stack's bootstrap run, like the deployer role: the deployer may only read it."""
+
+    def __init__(self, name: str, args: BoundaryPolicyArgs,
+                 opts: pulumi.ResourceOptions | None = None):
+        super().__init__(BOUNDARY_POLICY, name, None, opts)
+        self.policy = aws.iam.Policy(
+            name, name=args.name, policy=compact_json(args.document),
+            description="flowstacks: the most any role of this Metaflow namespace may do",
+            tags=args.tags, opts=pulumi.ResourceOptions(parent=self))
+        self.arn = self.policy.arn
+        self.register_outputs({"arn": self.arn, "name": args.name})
