@@ -32,6 +32,9 @@ class TaskRun:
     exited: float | None = None
     error: str | None = None
     cause: Any = None  # the DescribeJobs answer of a failed job, or the error's text
+    pod: str | None = None  # Airflow: the pod that ran it (job_id is then the Metaflow task id)
+    map_index: int | None = None  # Airflow: the mapped task's index
+    log: str | None = None  # Airflow: the file the pod's output went to
 
     @property
     def seconds(self) -> float:
@@ -52,11 +55,15 @@ class Execution:
     error: str | None = None
     cause: str | None = None
     tasks: list[TaskRun] = field(default_factory=list)
+    metaflow_run_id: str | None = None  # Airflow: airflow-<hash>, from the pods' environment
+    datastore_root: str | None = None  # Airflow: from the pods' environment
     seen_events: int = 0
     _by_event: dict[int, TaskRun] = field(default_factory=dict)
 
     @property
     def run_id(self) -> str:
+        if self.metaflow_run_id is not None:
+            return self.metaflow_run_id or "(run id not known yet)"
         return f"sfn-{self.name}"  # Metaflow's run id on Step Functions
 
     @property
