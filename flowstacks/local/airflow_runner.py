@@ -62,8 +62,14 @@ _out = None  # the original stdout (events only)
 REQUEST: dict = {}
 
 
+# This script runs in Airflow's interpreter, which cannot import flowstacks (nor orjson, which
+# flowstacks.render.serialize needs); its events are a progress protocol read by airflow_run,
+# never an artifact, so the standard library's encoder writes them.
+_ENCODER = json.JSONEncoder(sort_keys=True, default=str)
+
+
 def emit(kind: str, **fields) -> None:
-    _out.write(EVENT + json.dumps({"event": kind, **fields}, sort_keys=True, default=str) + "\n")
+    _out.write(EVENT + _ENCODER.encode({"event": kind, **fields}) + "\n")
     _out.flush()
 
 

@@ -234,6 +234,9 @@ def write_packages(project_dir: Path, deployment: Deployment, orchestrator: str 
     config = stack_config(Path(project_dir), deployment.stack)
     if orchestrator:
         config["flowstacks:orchestrator"] = orchestrator
+    # the program reads its project from flowstacks:projectDir (default: the current directory,
+    # the Pulumi project's own folder); run-local's --project-dir need not be the current one
+    config.setdefault("flowstacks:projectDir", str(Path(project_dir).absolute()))
     config = {k: ("false" if k.endswith(":offline") else v) for k, v in config.items()}
     region, account = deployment.region_account
     run_program(deployment.stack, main, region, account, config)
