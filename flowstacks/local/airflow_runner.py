@@ -259,7 +259,7 @@ def due_by_assets(started_by: str) -> list:
 
     with create_session() as session:
         query, triggered = DagModel.dags_needing_dagruns(session)
-        runnable = {dm.dag_id for dm in session.scalars(query)}  # not paused, no import error
+        runnable = {dm.dag_id for dm in query}  # not paused, no import error (rows already)
         due = sorted(set(triggered) & runnable)
         for dag_id in due:
             session.execute(delete(AssetDagRunQueue).where(AssetDagRunQueue.target_dag_id == dag_id))
