@@ -110,6 +110,17 @@ def test_artifacts_have_the_values_the_flows_compute(session):
 
 
 @pytest.mark.slow
+def test_test_stack_artifacts_are_not_where_prod_reads(session):
+    prod, test = _one(session, "ScoringFlow"), _one(session, "ScoringFlow", "test.feature_x")
+    prod_at = session.checks[prod.pathspec]["datastore"]["location"]
+    test_at = session.checks[test.pathspec]["datastore"]["location"]
+    assert prod.run_id != test.run_id  # the DAG ids differ, so do the hashed run ids
+    assert prod_at != test_at and f"/{test.run_id}/" in test_at and f"/{prod.run_id}/" in prod_at
+    keys = {d.stack: {p.key for p in d.packages if "ScoringFlow" in p.logical} for d in session.deployments}
+    assert keys["prod"] and keys["test.feature_x"] and keys["prod"].isdisjoint(keys["test.feature_x"])
+
+
+@pytest.mark.slow
 def test_client_finds_every_run_in_its_stacks_namespace_and_not_in_the_other(session):
     for ex in session.executions:
         if ex.status != "SUCCEEDED":
