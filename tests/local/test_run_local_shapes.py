@@ -3,10 +3,11 @@
 to Airflow (stack ``prod.af``; Airflow refuses a nested foreach, as Metaflow does, so NestedFlow
 runs on Step Functions only).
 
-- BranchFlow: linear + split/join, Parameters (defaults and one passed at start), a per-branch
-  Config (settings/prod.json), ``@environment``, ``@secrets`` (the secret in the emulated Secrets
-  Manager), ``@retry`` on a step that fails its first attempt, ``@catch`` on a step that raises,
-  ``@timeout`` on a step that finishes in time.
+- BranchFlow: linear + split/join, Parameters (defaults and one passed at start),
+  ``@environment``, ``@secrets`` (the secret in the emulated Secrets Manager), ``@retry`` on a step
+  that fails its first attempt, ``@catch`` on a step that raises, ``@timeout`` on a step that
+  finishes in time.
+- ConfigFlow: a Config whose file differs per branch (settings/prod.json in both stacks).
 - ForeachFlow: a foreach and its join; AfterForeachFlow: ``@trigger_on_finish(flow='ForeachFlow')``.
 - NestedFlow (Step Functions): a foreach inside a foreach.
 """
@@ -23,6 +24,10 @@ pytest.importorskip("metaflow_local_service")
 CORPUS = Path(__file__).with_name("flows")
 SECRETS = {"shapes/api": {"API_USER": "svc-shapes"}}
 PARAMS = {"count": 4}
+DEFECT_AIRFLOW_CONFIG = (
+    "defect: the Airflow renderer gives pods no METAFLOW_FLOW_CONFIG_VALUE (render/airflow/env.py), so a "
+    "task cannot find the Config values the code package carries: the start step fails with 'default "
+    "configuration file 'settings/default.json' could not be read for 'settings''")
 
 
 def _run(tmp_path_factory, stack, orchestrator):
@@ -62,8 +67,12 @@ def _artifacts(session, ex):
 
 
 def _flows(session):
-    return ["BranchFlow", "ForeachFlow", "AfterForeachFlow"] + (
-        ["NestedFlow"] if session.deployments[0].orchestrator == "step-functions" else [])
+    return ["BranchFlow", "ConfigFlow", "ForeachFlow", "AfterForeachFlow"] + (
+        ["NestedFlow"] if _on(session) == "step-functions" else [])
+
+
+def _on(session):
+    return session.deployments[0].orchestrator
 
 
 @pytest.mark.slow
@@ -71,6 +80,8 @@ def test_every_flow_succeeds_and_the_client_finds_it_in_the_stacks_namespace(ses
     assert sorted(ex.flow for ex in session.executions) == sorted(_flows(session))
     namespace = session.deployments[0].namespace
     for ex in session.executions:
+        if ex.flow == "ConfigFlow" and _on(session) == "airflow":
+            continue  # test_config_per_branch
         assert ex.status == "SUCCEEDED", f"{ex.pathspec}: {ex.error} {ex.cause}"
         client = session.checks[ex.pathspec]["client"]
         assert client["found"] and client["successful"], f"{ex.pathspec}: {client.get('error')}"
@@ -79,9 +90,19 @@ def test_every_flow_succeeds_and_the_client_finds_it_in_the_stacks_namespace(ses
 
 
 @pytest.mark.slow
-def test_parameters_config_environment_and_secrets_reach_the_tasks(session):
+def test_config_per_branch(session, request):
+    if _on(session) == "airflow":
+        request.applymarker(pytest.mark.xfail(strict=True, reason=DEFECT_AIRFLOW_CONFIG))
+    ex = _one(session, "ConfigFlow")
+    assert ex.status == "SUCCEEDED", f"{ex.pathspec}: {ex.error}"
+    got = _artifacts(session, ex)
+    assert (got["label"], got["factor"]) == ("'prod-settings'", "3")  # settings/prod.json, not default
+
+
+@pytest.mark.slow
+def test_parameters_environment_and_secrets_reach_the_tasks(session):
     got = _artifacts(session, _one(session, "BranchFlow"))
-    assert got["summary"] == "'hello prod-settings 12'"  # greeting default, count=4 passed, factor 3
+    assert got["summary"] == "'hello 12'"  # greeting default, count=4 passed at start
     assert got["colour"] == "'teal'"  # @environment
     assert got["api_user"] == "'svc-shapes'"  # @secrets from the emulated Secrets Manager
 
@@ -112,7 +133,7 @@ def test_trigger_on_finish_starts_the_downstream_flow_after_the_upstream(session
 
 @pytest.mark.slow
 def test_nested_foreach_on_step_functions(session):
-    if session.deployments[0].orchestrator != "step-functions":
+    if _on(session) != "step-functions":
         pytest.skip("Airflow refuses a nested foreach (Metaflow's rule); synth says so")
     assert _artifacts(session, _one(session, "NestedFlow"))["values"] == "[10, 20, 21]"
 

@@ -1,9 +1,9 @@
-"""Linear + split/join, Parameters , a per-branch Config, @environment,
-@secrets, and the failure handling decorators: @retry on a step that fails once, @catch on a
-step that raises, @timeout on a step that finishes in time."""
+"""Linear + split/join, Parameters, @environment, @secrets, and the failure handling decorators:
+@retry on a step that fails once, @catch on a step that raises, @timeout on a step that finishes
+in time."""
 import os
 
-from metaflow import (Config, FlowSpec, Parameter, catch, current, environment,
+from metaflow import (FlowSpec, Parameter, catch, current, environment,
                       project, retry, secrets, step, timeout)
 
 
@@ -11,7 +11,6 @@ from metaflow import (Config, FlowSpec, Parameter, catch, current, environment,
 class BranchFlow(FlowSpec):
     count = Parameter('count', default=2, type=int)
     greeting = Parameter('greeting', default='hello')
-    settings = Config('settings', default='settings/default.json')
 
     @environment(vars={'SHAPES_COLOUR': 'teal'})
     @secrets(sources=['shapes/api'])
@@ -19,8 +18,7 @@ class BranchFlow(FlowSpec):
     def start(self):
         self.colour = os.environ['SHAPES_COLOUR']
         self.api_user = os.environ['API_USER']
-        self.label = self.settings.label
-        self.scaled = self.count * self.settings.factor
+        self.scaled = self.count * 3
         self.next(self.flaky, self.fragile)
 
     @retry(times=1, minutes_between_retries=0)
@@ -43,12 +41,12 @@ class BranchFlow(FlowSpec):
     def join(self, inputs):
         self.attempt = inputs.flaky.attempt
         self.caught = inputs.fragile.failure.type  # 'builtins.ValueError'
-        self.merge_artifacts(inputs, include=['colour', 'api_user', 'label', 'scaled'])
+        self.merge_artifacts(inputs, include=['colour', 'api_user', 'scaled'])
         self.next(self.end)
 
     @step
     def end(self):
-        self.summary = f'{self.greeting} {self.label} {self.scaled}'
+        self.summary = f'{self.greeting} {self.scaled}'
 
 
 if __name__ == '__main__':

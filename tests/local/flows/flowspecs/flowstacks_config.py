@@ -9,7 +9,7 @@ CONFIG = ProjectConfig(
         StackSpec(name="prod", configs={"settings": "settings/prod.json"}),
         # Airflow refuses a nested foreach (Metaflow's own rule): NestedFlow runs on Step Functions only
         StackSpec(name="prod.af", orchestrator="airflow", configs={"settings": "settings/prod.json"},
-                  flows=["BranchFlow", "ForeachFlow", "AfterForeachFlow"]),
+                  flows=["BranchFlow", "ConfigFlow", "ForeachFlow", "AfterForeachFlow"]),
     ],
     platform=Platform(
         region="us-east-1",
