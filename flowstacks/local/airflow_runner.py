@@ -30,8 +30,9 @@ What happens, and how close it is to a deployment:
   pod does.
 - Assets: after each run, Airflow's scheduler query (``DagModel.dags_needing_dagruns``, which
   evaluates each DAG's asset condition over the queued asset events) says which DAGs are due;
-  each is run next (as ``dag.test()``: a manual run in Airflow's terms) and its queue entries
-  consumed, as the scheduler consumes them when it creates the run.
+  each is run next, its run created as the scheduler creates it (run type ``asset_triggered``,
+  the asset events it consumes linked, so tasks see ``triggering_asset_events``) and its queue
+  entries consumed.
 
 Progress goes to stdout as lines ``@flowstacks {json}``; Airflow's own output goes to stderr.
 """
@@ -250,20 +251,65 @@ def _task_states(dag_run) -> list:
 
 def due_by_assets(started_by: str) -> list:
     """The DAGs Airflow's scheduler would start now for the asset events queued (its own query),
-    with their queue entries consumed as the scheduler does when it creates their runs."""
-    from sqlalchemy import delete
+    each with the asset events its run consumes (those of its assets up to the trigger, not
+    consumed by an earlier run of it), the queue entries consumed as the scheduler does."""
+    from sqlalchemy import delete, select
 
-    from airflow.models.asset import AssetDagRunQueue
+    from airflow.models.asset import AssetDagRunQueue, AssetEvent, DagScheduleAssetReference
     from airflow.models.dag import DagModel
+    from airflow.models.dagrun import DagRun
     from airflow.utils.session import create_session
 
+    due = []
     with create_session() as session:
         query, triggered = DagModel.dags_needing_dagruns(session)
         runnable = {dm.dag_id for dm in query}  # not paused, no import error (rows already)
-        due = sorted(set(triggered) & runnable)
-        for dag_id in due:
+        for dag_id in sorted(set(triggered) & runnable):
+            consumed = {e.id for run in session.scalars(select(DagRun).where(DagRun.dag_id == dag_id))
+                        for e in run.consumed_asset_events}
+            events = session.scalars(select(AssetEvent).where(
+                AssetEvent.asset_id.in_(select(DagScheduleAssetReference.asset_id).where(
+                    DagScheduleAssetReference.dag_id == dag_id)),
+                AssetEvent.timestamp <= triggered[dag_id]).order_by(AssetEvent.id)).all()
+            due.append({"dag_id": dag_id, "conf": {}, "started_by": started_by,
+                        "asset_events": [e.id for e in events if e.id not in consumed]})
             session.execute(delete(AssetDagRunQueue).where(AssetDagRunQueue.target_dag_id == dag_id))
-    return [{"dag_id": d, "conf": {}, "started_by": started_by} for d in sorted(due)]
+    return due
+
+
+_ASSET_EVENTS: list = []  # the asset events the DAG run being created consumes
+
+
+def install_asset_triggered_runs() -> None:
+    """``dag.test()`` creates a manual run; a run due to asset events is created as the scheduler
+    creates it instead: run type ``asset_triggered``, the events it consumes linked (the tasks'
+    ``triggering_asset_events``)."""
+    import airflow.models.dagrun as dagrun_module
+
+    original = dagrun_module.get_or_create_dagrun
+
+    def get_or_create_dagrun(**kw):
+        if not _ASSET_EVENTS:
+            return original(**kw)
+        from sqlalchemy import select
+
+        from airflow.models.asset import AssetEvent
+        from airflow.utils.state import DagRunState
+        from airflow.utils.types import DagRunTriggeredByType, DagRunType
+
+        session = kw["session"]
+        run = kw["dag"].create_dagrun(
+            run_id=dagrun_module.DagRun.generate_run_id(run_type=DagRunType.ASSET_TRIGGERED, logical_date=None,
+                                                        run_after=kw["run_after"]),
+            logical_date=None, data_interval=None, run_after=kw["run_after"], conf=kw["conf"],
+            run_type=DagRunType.ASSET_TRIGGERED, triggered_by=DagRunTriggeredByType.ASSET,
+            state=DagRunState.RUNNING, start_date=kw["start_date"], session=session)
+        run.consumed_asset_events.extend(session.scalars(select(AssetEvent).where(
+            AssetEvent.id.in_(list(_ASSET_EVENTS)))).all())
+        session.commit()
+        return run
+
+    dagrun_module.get_or_create_dagrun = get_or_create_dagrun
 
 
 def start_label(dag):
@@ -289,6 +335,7 @@ def main(argv: list) -> int:
     from airflow.utils import db
 
     KubernetesPodOperator.execute = run_pod
+    install_asset_triggered_runs()
     bag = DagBag(REQUEST["dags"])
     emit("loaded", dags=sorted(bag.dags), import_errors={k: v[-3000:] for k, v in bag.import_errors.items()})
     if bag.import_errors:
@@ -311,13 +358,14 @@ def main(argv: list) -> int:
             continue
         emit("run_started", dag_id=dag.dag_id, started_by=item.get("started_by", "run-local"))
         started = time.time()
+        _ASSET_EVENTS[:] = item.get("asset_events") or []
         try:
             dag_run = dag.test(run_conf=item.get("conf") or None)
             state, run_id, tasks, error = str(dag_run.state), dag_run.run_id, _task_states(dag_run), None
         except Exception as exc:  # noqa: BLE001 - a run Airflow cannot start is a failed run
             state, run_id, tasks, error = "failed", None, [], f"{type(exc).__name__}: {exc}"
         emit("run_finished", dag_id=dag.dag_id, run_id=run_id, state=state, tasks=tasks, error=error,
-             seconds=time.time() - started)
+             seconds=time.time() - started, run_type=str(getattr(dag_run, "run_type", "")) if not error else None)
         queue.extend(due_by_assets(f"asset events of {dag.dag_id}"))
     return 0
 
