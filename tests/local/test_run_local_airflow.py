@@ -21,11 +21,10 @@ from tests.conftest import REPO  # noqa: E402
 
 PROD_FLOWS = ("FeaturesFlow", "ProjectFlow", "PublishFlow", "RefreshFlow", "ScoringFlow", "TrainFlow")
 DEFECT_NO_TRIGGER = (
-    "defect: @trigger_on_finish on Airflow passes nothing of the triggering run to the task (the "
-    "asset-scheduled DAG's start pod gets no METAFLOW_*_TRIGGER/event information), so "
-    "current.trigger does not exist in the task: PublishFlow's start raises "
-    "AttributeError: 'Current' object has no attribute 'trigger'")
-
+    "defect: @trigger_on_finish on Airflow passes nothing of the triggering run to the task: the "
+    "asset-scheduled DAG's start command has no `--trigger <Flow>/<run id>` (the flow option that sets "
+    "current.trigger; the run's triggering_asset_events name the upstream DAG run), so PublishFlow's start "
+    "raises AttributeError: 'Current' object has no attribute 'trigger'")
 DEFECT_NO_CONFIG = (
     "defect: the Airflow renderer gives pods no METAFLOW_FLOW_CONFIG_VALUE (render/airflow/env.py), so a "
     "task cannot find the Config values the code package carries: ScoringFlow's start fails with "
