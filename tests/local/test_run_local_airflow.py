@@ -127,8 +127,8 @@ def test_test_stack_artifacts_are_not_where_prod_reads(session):
     test_at = session.checks[test.pathspec]["datastore"]["location"]
     assert prod.run_id != test.run_id  # the DAG ids differ, so do the hashed run ids
     assert prod_at != test_at and f"/{test.run_id}/" in test_at and f"/{prod.run_id}/" in prod_at
-    keys = {d.stack: {p.key for p in d.packages if "RefreshFlow" in p.logical} for d in session.deployments}
-    assert keys["prod"] and keys["test.feature_x"] and keys["prod"].isdisjoint(keys["test.feature_x"])
+    # (the code package is content-addressed, as Metaflow's: the same RefreshFlow file in both stacks
+    # is one S3 key; the SFN test checks that a Config that differs per branch makes them differ)
 
 
 @pytest.mark.slow
