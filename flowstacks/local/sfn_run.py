@@ -148,6 +148,8 @@ class StepFunctionsSession:
                 started_by = self._started_by.get(arn) or self._rule_for(machine_arn)
                 ex = Execution(stack=dep.stack, flow=flow, arn=arn, name=item["name"],
                                machine_arn=machine_arn, started_by=started_by)
+                if hasattr(item.get("startDate"), "timestamp"):  # the service's time, not the poll's
+                    ex.started = item["startDate"].timestamp()
                 self.executions[arn] = ex
                 self.observer.execution_started(ex)
 
@@ -198,7 +200,9 @@ class StepFunctionsSession:
             for event in history.get("events", [])[ex.seen_events:]:
                 self._apply(ex, event)
             ex.seen_events = len(history.get("events", []))
-            ex.status, ex.stopped = described["status"], time.time()
+            stop = described.get("stopDate")
+            ex.status, ex.stopped = described["status"], (stop.timestamp() if hasattr(stop, "timestamp")
+                                                          else time.time())
             ex.error, ex.cause = described.get("error"), described.get("cause")
             self.observer.execution_finished(ex)
 
