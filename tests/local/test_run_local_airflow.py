@@ -4,7 +4,8 @@ KubernetesPodOperator pod a local process, against the emulated account (moto se
 metaflow-local-service; test.feature_x's RefreshFlow is deployed beside it into the same account.
 
 One session for the module. Airflow runs a DAG's tasks one at a time, and each task is Metaflow's
-own command (~10 s of CPU), so this is the slowest module of tests/local (see README).
+own command (~10 s of CPU). Measured (2026-11-29, 2 cores shared with other jobs, load ~20):
+28 min wall, 288 s of CPU (user+sys, children included), i.e. about 5 min on an idle core.
 Defects the runs find are strict xfails naming the defect.
 """
 
