@@ -104,7 +104,12 @@ class LocalContainer:
 
     # -- the attempts ---------------------------------------------------------------------------
     def attempts(self) -> int:
-        strategy = getattr(self.job, "flowstacks_retry_strategy", None) or {}
+        """Batch's ``RetryStrategy.attempts``: the one SubmitJob gave, else the job definition's.
+        Read after each attempt, not once: moto starts the job's thread inside SubmitJob, before
+        the hook that records the submitted strategy has run (a run found a step with
+        ``@retry`` run once on a loaded machine)."""
+        strategy = getattr(self.job, "flowstacks_retry_strategy", None) or getattr(
+            getattr(self.job, "job_definition", None), "retry_strategy", None) or {}
         try:
             return max(1, min(10, int(strategy.get("attempts") or 1)))  # Batch allows 1..10
         except (TypeError, ValueError):
@@ -161,7 +166,9 @@ class LocalContainer:
     def _run_attempts(self) -> None:
         code = 1
         try:
-            for attempt in range(1, self.attempts() + 1):
+            attempt = 0
+            while attempt < self.attempts():
+                attempt += 1
                 if attempt > 1:
                     self._note_retry(attempt, code)
                 with self.image.slots:  # as a compute environment at its maxvCpus: wait

@@ -8,6 +8,7 @@ Only :func:`synthesize` and :func:`write_packages` call into flowstacks itself.
 
 from __future__ import annotations
 
+import ast
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +55,33 @@ class PackageObject:
     asset: str  # the FileAsset's file name
 
 
+@dataclass(frozen=True)
+class DagFile:
+    """An Airflow DAG file the stack uploads into the DAGs bucket (an object with inline content)."""
+
+    logical: str  # the manifest's resource name
+    bucket: str
+    key: str
+    content: str
+
+    @property
+    def dag_id(self) -> str:
+        return self.key.rsplit("/", 1)[-1][: -len(".py")]
+
+
+def dag_settings(source: str, names: tuple[str, ...]) -> dict[str, set[str]]:
+    """The constant values a DAG file gives the variables ``names`` in its dict literals (the
+    operators' ``env_vars``): read with ``ast``, the DAG is not executed here."""
+    found: dict[str, set[str]] = {}
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Dict):
+            for key, value in zip(node.keys, node.values):
+                if (isinstance(key, ast.Constant) and key.value in names
+                        and isinstance(value, ast.Constant) and isinstance(value.value, str)):
+                    found.setdefault(key.value, set()).add(value.value)
+    return found
+
+
 @dataclass
 class Deployment:
     """One synthesized stack, as the resources a cloud account would hold."""
@@ -66,6 +94,7 @@ class Deployment:
     state_machines: list[StateMachine] = field(default_factory=list)
     rules: list[Rule] = field(default_factory=list)
     packages: list[PackageObject] = field(default_factory=list)
+    dag_files: list[DagFile] = field(default_factory=list)
 
     @property
     def orchestrator(self) -> str:
@@ -85,6 +114,13 @@ class Deployment:
 
     def of_type(self, prefix: str) -> Iterator[dict[str, Any]]:
         return (r for r in self.resources if r["type"].startswith(prefix))
+
+    def flow_of_dag(self, dag_id: str) -> str:
+        """The flow whose exported orchestrator object is ``dag_id``."""
+        for flow, out in (self.outputs.get("flows") or {}).items():
+            if out.get("orchestrator_object") == dag_id:
+                return str(flow)
+        return dag_id.rsplit(".", 1)[-1]
 
     def flow_of(self, arn: str) -> str:
         return next((sm.logical for sm in self.state_machines if sm.arn == arn), arn)
@@ -158,6 +194,8 @@ def read_deployment(folder: Path) -> Deployment:
         source = i.get("source") or {}
         if isinstance(source, dict) and "fileAsset" in source:
             dep.packages.append(PackageObject(res["name"], i["bucket"], i["key"], source["fileAsset"]))
+        elif isinstance(i.get("content"), str) and str(i.get("key", "")).endswith(".py"):
+            dep.dag_files.append(DagFile(res["name"], i["bucket"], i["key"], i["content"]))
     return dep
 
 
@@ -196,6 +234,9 @@ def write_packages(project_dir: Path, deployment: Deployment, orchestrator: str 
     config = stack_config(Path(project_dir), deployment.stack)
     if orchestrator:
         config["flowstacks:orchestrator"] = orchestrator
+    # the program reads its project from flowstacks:projectDir (default: the current directory,
+    # the Pulumi project's own folder); run-local's --project-dir need not be the current one
+    config.setdefault("flowstacks:projectDir", str(Path(project_dir).absolute()))
     config = {k: ("false" if k.endswith(":offline") else v) for k, v in config.items()}
     region, account = deployment.region_account
     run_program(deployment.stack, main, region, account, config)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from flowstacks.errors import FlowstacksError
-from flowstacks.local.deployment import Deployment, package_path
+from flowstacks.local.deployment import Deployment, dag_settings, package_path
 from flowstacks.local.services import boto_client
 from flowstacks.render.serialize import compact_json
 
@@ -34,7 +34,10 @@ class Account:
 
 
 def _buckets(dep: Deployment) -> set[str]:
-    buckets = {p.bucket for p in dep.packages}
+    buckets = {p.bucket for p in dep.packages} | {d.bucket for d in dep.dag_files}
+    for dag in dep.dag_files:
+        for values in dag_settings(dag.content, BUCKET_VARIABLES).values():
+            buckets |= {v[len("s3://"):].split("/", 1)[0] for v in values if v.startswith("s3://")}
     for params in dep.task_parameters("arn:aws:states:::batch:"):
         for var in (params.get("ContainerOverrides") or {}).get("Environment") or []:
             value = var.get("Value")
@@ -127,6 +130,22 @@ def _packages(acct: Account, dep: Deployment, project_dir: Path) -> None:
                       ContentType="application/gzip")
 
 
+def _dag_files(acct: Account, dep: Deployment) -> None:
+    """Into the DAGs bucket, which Airflow's DAG processor syncs its DAGs folder from."""
+    s3 = acct("s3")
+    for dag in dep.dag_files:
+        s3.put_object(Bucket=dag.bucket, Key=dag.key, Body=dag.content.encode("utf-8"),
+                      ContentType="text/x-python")
+
+
+def put_secrets(acct: Account, secrets: dict[str, Any]) -> None:
+    """Secrets Manager secrets a platform team keeps outside the stack (``@secrets`` sources)."""
+    client = acct("secretsmanager")
+    for name, value in sorted(secrets.items()):
+        text = value if isinstance(value, str) else compact_json(value)
+        _ensure(lambda: client.create_secret(Name=name, SecretString=text), ("ResourceExistsException",))
+
+
 def _state_machines(acct: Account, dep: Deployment) -> None:
     sfn = acct("stepfunctions")
     for res in dep.of_type("aws:sfn/stateMachine:StateMachine"):
@@ -163,5 +182,6 @@ def provision(acct: Account, dep: Deployment, project_dir: Path) -> None:
     _roles(acct, dep)
     _job_definitions(acct, dep)
     _packages(acct, dep, project_dir)
+    _dag_files(acct, dep)
     _state_machines(acct, dep)
     _rules(acct, dep)

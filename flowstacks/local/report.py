@@ -18,7 +18,8 @@ STYLE = {"SUCCEEDED": "green", "FAILED": "red", "TIMED_OUT": "red", "ABORTED": "
 
 
 def _short(ex: Execution) -> str:
-    return f"[bold]{ex.flow}[/bold] [dim]{ex.run_id}[/dim]"
+    run_id = ex.run_id if ex.metaflow_run_id != "" else f"DAG {ex.machine_arn}"
+    return f"[bold]{ex.flow}[/bold] [dim]{run_id}[/dim]"
 
 
 class Reporter:
@@ -35,7 +36,11 @@ class Reporter:
         self.line(f"[cyan]▶[/cyan] {_short(ex)} started by {escape(ex.started_by)}")
 
     def task_submitted(self, ex: Execution, task: TaskRun) -> None:
-        job = f"Batch job {task.job_id}" if task.job_id else task.resource
+        if task.pod:
+            index = f"[{task.map_index}]" if task.map_index is not None and task.map_index >= 0 else ""
+            job = f"pod {task.pod}{index}"
+        else:
+            job = f"Batch job {task.job_id}" if task.job_id else task.resource
         self.line(f"  [dim]·[/dim] {ex.flow} [bold]{task.state}[/bold] → {job}")
 
     def task_finished(self, ex: Execution, task: TaskRun) -> None:

@@ -1,9 +1,11 @@
 """``flowstacks run-local``: synthesize a stack, deploy it into an emulated cloud on this machine,
 run its flows there as the cloud would, and check what the Metaflow client finds.
 
-For Step Functions: the moto server (with :mod:`flowstacks.local.moto_hooks`) is the account,
-every ``batch:submitJob.sync`` task a local process (:mod:`flowstacks.local.container`), and
-metaflow-local-service the metadata service (:mod:`flowstacks.local.metadata_service`).
+Both backends share the emulated account: the moto server (with
+:mod:`flowstacks.local.moto_hooks`) and metaflow-local-service as the metadata service
+(:mod:`flowstacks.local.metadata_service`). For Step Functions every ``batch:submitJob.sync`` task
+is a local process (:mod:`flowstacks.local.container`); for Airflow the DAG files run in real
+Airflow 3, every pod a local process (:mod:`flowstacks.local.airflow_run`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from flowstacks.errors import FlowstacksError
 from flowstacks.local.client_check import client_environment
 from flowstacks.local.deployment import Deployment, synthesize, write_packages
 from flowstacks.local.instance_metadata import REFUSED
-from flowstacks.local.provision import Account, provision
+from flowstacks.local.provision import Account, provision, put_secrets
 from flowstacks.local.report import Reporter
 from flowstacks.local.services import Service, start_metadata_service, start_moto
 from flowstacks.local.sfn_run import Execution, StepFunctionsSession, TaskRun
@@ -106,7 +108,7 @@ def check_runs(run: LocalRun, executions: list[Execution], timeout: float = 300)
         runs.append({"flow": ex.flow, "run_id": ex.run_id, "namespace": dep.namespace,
                      "other_namespaces": sorted({d.namespace for d in run.deployments} - {dep.namespace}),
                      "end_task": (ex.task_of("end") or TaskRun("end", 0)).job_id,
-                     "datastore_root": _datastore_root(dep, ex.flow)})
+                     "datastore_root": ex.datastore_root or _datastore_root(dep, ex.flow)})
     home = Path(tempfile.mkdtemp(prefix="client-", dir=run.work))
     path = home / "request.json"
     path.write_text(compact_json({"service_url": run.service_url, "runs": runs}), encoding="utf-8")
@@ -122,7 +124,12 @@ def check_runs(run: LocalRun, executions: list[Execution], timeout: float = 300)
 
 
 def log_tail(account: Account, task: TaskRun, lines: int = 40) -> str:
-    """The last lines the failed job's container wrote (CloudWatch Logs, /aws/batch/job)."""
+    """The last lines the failed job's container wrote (CloudWatch Logs, /aws/batch/job), or
+    the failed pod's output."""
+    if task.log:
+        from flowstacks.local.airflow_run import pod_log_tail
+
+        return pod_log_tail(task, lines)
     cause = task.cause if isinstance(task.cause, dict) else {}
     streams = [((a.get("Container") or {}).get("LogStreamName")) for a in cause.get("Attempts") or []]
     streams.append((cause.get("Container") or {}).get("LogStreamName"))
@@ -154,26 +161,66 @@ def _start(session: StepFunctionsSession, dep: Deployment, flows: list[str] | No
             session.start(dep, machine.logical, params)
 
 
+EXECUTED = ("step-functions", "airflow")
+
+
 def _deploy(project_dir: Path, plans: list[tuple[str, list[str] | None]], orchestrator: str | None,
             work: Path) -> list[Deployment]:
     deployments = []
     for stack, _flows in plans:
         dep = synthesize(project_dir, stack, orchestrator, work / "synth")
-        if dep.orchestrator != "step-functions":
-            raise FlowstacksError(f"run-local executes step-functions stacks; {stack} deploys to "
-                                  f"{dep.orchestrator}", where="--orchestrator",
-                                  hint="add --orchestrator step-functions")
+        if dep.orchestrator not in EXECUTED:
+            raise FlowstacksError(f"run-local executes step-functions and airflow stacks; {stack} deploys "
+                                  f"to {dep.orchestrator}", where="--orchestrator",
+                                  hint="add --orchestrator step-functions or --orchestrator airflow "
+                                       "(Argo needs a cluster: see README)")
         write_packages(project_dir, dep, orchestrator)
         deployments.append(dep)
+    kinds = {d.orchestrator for d in deployments}
+    if len(kinds) > 1:
+        raise FlowstacksError("the stacks of one run-local deploy to one orchestrator; these deploy to "
+                              + ", ".join(sorted(kinds)), where="--orchestrator")
     return deployments
+
+
+def _run_step_functions(run: LocalRun, acct: Account, plans: list[tuple[str, list[str] | None]],
+                        params: dict[str, Any], reporter: Reporter, timeout: float) -> list[Execution]:
+    session = StepFunctionsSession(acct, run.deployments, reporter)
+    for dep, (_stack, flows) in zip(run.deployments, plans):
+        _start(session, dep, flows, params)
+    return session.follow(timeout)
+
+
+def _run_airflow(run: LocalRun, acct: Account, moto: Service, plans: list[tuple[str, list[str] | None]],
+                 params: dict[str, Any], reporter: Reporter, timeout: float, project_dir: Path
+                 ) -> list[Execution]:
+    from flowstacks.local.airflow_run import AirflowSession, airflow_python, sync_dags
+
+    assert run.work is not None
+    python = airflow_python(project_dir)
+    dags = run.work / "airflow" / "dags"
+    sync_dags(acct, run.deployments, dags)
+    containers = run.work / "containers"
+    containers.mkdir(parents=True, exist_ok=True)
+    session = AirflowSession(run.deployments, reporter)
+    # what the EKS pod identity webhook injects besides the role (the region of the cluster)
+    region = acct.region
+    request = {"home": str(run.work / "airflow" / "home"), "dags": str(dags), "containers": str(containers),
+               "image_path": image_path(), "image_site": str(run.work / "airflow" / "image-site"),
+               "plumbing": {**moto.plumbing, "AWS_REGION": region, "AWS_DEFAULT_REGION": region},
+               "start": session.start_list(list(zip(run.deployments, [f for _s, f in plans])), params)}
+    return session.run(python, request, run.work, timeout)
 
 
 def run_stacks(project_dir: Path, plans: list[tuple[str, list[str] | None]],
                orchestrator: str | None = None, params: dict[str, Any] | None = None,
                reporter: Reporter | None = None, timeout: float = 1800, keep: bool = False,
-               work: Path | None = None) -> LocalRun:
+               work: Path | None = None, secrets: dict[str, Any] | None = None) -> LocalRun:
     """Synthesize each ``(stack, flows)`` of ``plans``, deploy them into one emulated account
-    (as stacks of one AWS account share it), run them, check what the client finds."""
+    (as stacks of one AWS account share it), run them, check what the client finds.
+
+    ``secrets`` are put in the account's Secrets Manager first (name -> value), as a platform
+    team keeps the secrets ``@secrets`` reads outside the stack."""
     _require_extra()
     reporter = reporter or Reporter()
     started = time.monotonic()
@@ -189,15 +236,18 @@ def run_stacks(project_dir: Path, plans: list[tuple[str, list[str] | None]],
         services.append(moto)
         run.service_url, run.endpoint = metadata.url, moto.url
         acct = Account(moto.url, region, account)
+        put_secrets(acct, secrets or {})
         for dep in run.deployments:
             provision(acct, dep, Path(project_dir))
+            objects = (f"{len(dep.dag_files)} DAG files" if dep.orchestrator == "airflow" else
+                       f"{len(dep.state_machines)} state machines, {len(dep.rules)} rules")
             reporter.line(f"[bold]{dep.stack}[/bold] deployed into the emulated account {account} "
-                          f"({region}): {len(dep.state_machines)} state machines, {len(dep.rules)} "
-                          f"rules, {len(dep.packages)} code packages")
-        session = StepFunctionsSession(acct, run.deployments, reporter)
-        for dep, (_stack, flows) in zip(run.deployments, plans):
-            _start(session, dep, flows, params or {})
-        run.executions = session.follow(timeout)
+                          f"({region}): {objects}, {len(dep.packages)} code packages")
+        if run.deployments[0].orchestrator == "airflow":
+            run.executions = _run_airflow(run, acct, moto, plans, params or {}, reporter, timeout,
+                                          Path(project_dir))
+        else:
+            run.executions = _run_step_functions(run, acct, plans, params or {}, reporter, timeout)
         for ex in run.executions:
             for task in ex.failed_tasks or ([] if ex.status == "SUCCEEDED" else [None]):
                 reporter.failure(ex, task, log_tail(acct, task) if task else "")
@@ -218,6 +268,7 @@ def run_stacks(project_dir: Path, plans: list[tuple[str, list[str] | None]],
 def run_local(project_dir: Path, stack: str, orchestrator: str | None = None,
               flows: list[str] | None = None, params: dict[str, Any] | None = None,
               reporter: Reporter | None = None, timeout: float = 1800, keep: bool = False,
-              work: Path | None = None) -> LocalRun:
+              work: Path | None = None, secrets: dict[str, Any] | None = None) -> LocalRun:
     """``flowstacks run-local --stack STACK``: :func:`run_stacks` of one stack."""
-    return run_stacks(project_dir, [(stack, flows)], orchestrator, params, reporter, timeout, keep, work)
+    return run_stacks(project_dir, [(stack, flows)], orchestrator, params, reporter, timeout, keep, work,
+                      secrets)

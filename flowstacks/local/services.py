@@ -36,6 +36,7 @@ class Service:
     url: str
     process: subprocess.Popen
     log: Path
+    plumbing: dict[str, str] = field(default_factory=dict)  # what a task needs to reach it
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -77,6 +78,14 @@ def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def task_plumbing(url: str, metadata_port: int, extra: dict[str, str]) -> dict[str, str]:
+    """The variables every task process (Batch container or pod) gets on top of its own, as the
+    cloud's endpoints would be reached: ``extra`` (the metadata service), the proxy that keeps
+    requests on loopback, fake credentials, the moto server as every AWS endpoint."""
+    return {**extra, **proxy_environment(metadata_port), **FAKE_CREDENTIALS,
+            "AWS_ENDPOINT_URL": url, "METAFLOW_S3_ENDPOINT_URL": url}
+
+
 def start_moto(work: Path, region: str, account: str, image_path: str, plumbing: dict[str, str],
                capacity: int = 0, timeout: float = 60) -> Service:
     """moto's server with run-local's hooks (:mod:`flowstacks.local.moto_hooks`) and the
@@ -86,19 +95,18 @@ def start_moto(work: Path, region: str, account: str, image_path: str, plumbing:
     containers.mkdir(parents=True, exist_ok=True)
     config = work / "moto.json"
     url = f"http://127.0.0.1:{port}"
+    task_env = task_plumbing(url, metadata_port, plumbing)
     config.write_text(compact_json({
         "port": port, "metadata_port": metadata_port, "region": region, "account": account,
         "containers": str(containers), "path": image_path,
-        "capacity": capacity or max(2, os.cpu_count() or 2),
-        "plumbing": {**plumbing, **proxy_environment(metadata_port), **FAKE_CREDENTIALS,
-                     "AWS_ENDPOINT_URL": url, "METAFLOW_S3_ENDPOINT_URL": url},
+        "capacity": capacity or max(2, os.cpu_count() or 2), "plumbing": task_env,
     }), encoding="utf-8")
     log = work / "moto.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "flowstacks.local.moto_hooks", str(config)],
                                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                 env=child_env(FAKE_CREDENTIALS))
-    service = Service("moto server", url, proc, log)
+    service = Service("moto server", url, proc, log, task_env)
     _wait_ready(service, "/moto-api/", timeout)
     return service
 

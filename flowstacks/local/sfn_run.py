@@ -32,6 +32,9 @@ class TaskRun:
     exited: float | None = None
     error: str | None = None
     cause: Any = None  # the DescribeJobs answer of a failed job, or the error's text
+    pod: str | None = None  # Airflow: the pod that ran it (job_id is then the Metaflow task id)
+    map_index: int | None = None  # Airflow: the mapped task's index
+    log: str | None = None  # Airflow: the file the pod's output went to
 
     @property
     def seconds(self) -> float:
@@ -52,11 +55,15 @@ class Execution:
     error: str | None = None
     cause: str | None = None
     tasks: list[TaskRun] = field(default_factory=list)
+    metaflow_run_id: str | None = None  # Airflow: airflow-<hash>, from the pods' environment
+    datastore_root: str | None = None  # Airflow: from the pods' environment
     seen_events: int = 0
     _by_event: dict[int, TaskRun] = field(default_factory=dict)
 
     @property
     def run_id(self) -> str:
+        if self.metaflow_run_id is not None:
+            return self.metaflow_run_id or "(run id not known yet)"
         return f"sfn-{self.name}"  # Metaflow's run id on Step Functions
 
     @property
@@ -141,6 +148,8 @@ class StepFunctionsSession:
                 started_by = self._started_by.get(arn) or self._rule_for(machine_arn)
                 ex = Execution(stack=dep.stack, flow=flow, arn=arn, name=item["name"],
                                machine_arn=machine_arn, started_by=started_by)
+                if hasattr(item.get("startDate"), "timestamp"):  # the service's time, not the poll's
+                    ex.started = item["startDate"].timestamp()
                 self.executions[arn] = ex
                 self.observer.execution_started(ex)
 
@@ -191,7 +200,9 @@ class StepFunctionsSession:
             for event in history.get("events", [])[ex.seen_events:]:
                 self._apply(ex, event)
             ex.seen_events = len(history.get("events", []))
-            ex.status, ex.stopped = described["status"], time.time()
+            stop = described.get("stopDate")
+            ex.status, ex.stopped = described["status"], (stop.timestamp() if hasattr(stop, "timestamp")
+                                                          else time.time())
             ex.error, ex.cause = described.get("error"), described.get("cause")
             self.observer.execution_finished(ex)
 

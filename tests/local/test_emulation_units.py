@@ -115,6 +115,15 @@ def test_batch_retry_strategy_reruns_failed_attempts(tmp_path):
     assert len(c.folders) == 2 and c.folders[0] != c.folders[1]
 
 
+def test_retry_strategy_recorded_after_the_job_started_still_counts(tmp_path):
+    """moto starts the job's thread inside SubmitJob, before the hook records the submitted
+    RetryStrategy: the first attempt is already running when it arrives."""
+    c = _container(tmp_path, 'sleep 0.5; [ "$AWS_BATCH_JOB_ATTEMPT" = 2 ]')
+    c.start()
+    c.job.flowstacks_retry_strategy = {"attempts": 2}
+    assert c.wait() == {"StatusCode": 0} and len(c.folders) == 2
+
+
 def test_failing_command_fails_after_its_attempts(tmp_path):
     c = _container(tmp_path, "exit 3", attempts=2)
     c.start()

@@ -1,8 +1,9 @@
 """Proof by execution: the example project's prod stack, deployed to Step Functions, runs in the
 emulated account (moto's interpreter, Batch jobs as local processes, metaflow-local-service).
 
-One session for the whole module (about 2-4 minutes on 2 cores; the cost is Metaflow's own task
-command, ~10-15 s of CPU per Batch job): every prod flow (schedules fired on demand, PublishFlow
+One session for the whole module (about 2-4 minutes on 2 idle cores; the cost is Metaflow's own
+task command, ~10-15 s of CPU per Batch job; measured 2026-11-29 with 2 cores shared by other jobs,
+load ~20: 17 min wall, 380 s of CPU, children included): every prod flow (schedules fired on demand, PublishFlow
 started by TrainFlow's status-change event), and test.feature_x's ScoringFlow deployed after prod
 into the same account, as stacks of one AWS account share it.
 
