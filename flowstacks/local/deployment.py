@@ -26,6 +26,8 @@ class Target:
     arn: str
     input: str | None
     role_arn: str | None
+    # {"inputPaths": ..., "inputTemplate": ...}: the event's fields into the target's input
+    input_transformer: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -183,7 +185,8 @@ def read_deployment(folder: Path) -> Deployment:
         i = res["inputs"]
         targets.setdefault(i["rule"], []).append(Target(
             rule=i["rule"], target_id=i.get("targetId") or res["name"], arn=i["arn"],
-            input=i.get("input"), role_arn=i.get("roleArn")))
+            input=i.get("input"), role_arn=i.get("roleArn"),
+            input_transformer=i.get("inputTransformer")))
     for res in dep.of_type("aws:cloudwatch/eventRule:"):
         i = res["inputs"]
         dep.rules.append(Rule(name=i["name"], description=i.get("description", ""),

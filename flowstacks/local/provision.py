@@ -169,6 +169,10 @@ def _rules(acct: Account, dep: Deployment) -> None:
             target = {"Id": t.target_id, "Arn": t.arn}
             if t.input is not None:
                 target["Input"] = t.input
+            if t.input_transformer is not None:
+                target["InputTransformer"] = {
+                    "InputPathsMap": t.input_transformer.get("inputPaths") or {},
+                    "InputTemplate": t.input_transformer["inputTemplate"]}
             if t.role_arn:
                 target["RoleArn"] = t.role_arn
             targets.append(target)

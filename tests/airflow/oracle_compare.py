@@ -19,6 +19,9 @@ from tests.airflow.metaflow_dag import metaflow_edges
 MACHINE_KEYS = {"python_version", "python_version_code", "repo_url", "branch_name", "commit_sha",
                 "has_uncommitted_changes"}
 KEPT_ENV = {"METAFLOW_AIRFLOW_JOB_ID"}  # {{ ti.job_id }} does not exist in Airflow 3
+# what flowstacks adds because the task cannot run without it (DIFFERENCES.md)
+ADDED_ENV = {"METAFLOW_FLOW_CONFIG_VALUE": "Metaflow's Airflow deployer omits it; a task of a "
+             "flow with a Config fails without it (run-local)"}
 PARAM_FILE = re.compile(r"set_parameters ([a-z]{10}) && \. `pwd`/\1")
 # operator arguments compared one to one (flowstacks name -> Metaflow name)
 SAME_ARGS = ["task_id", "name", "namespace", "service_account_name", "image", "labels",
@@ -120,10 +123,13 @@ def compare_task(task: dict[str, Any], state: dict[str, Any], where: str,
     else:
         c.add(f"{where}: in_cluster", "kept", "left to the provider's detection")
     env = kwargs["env_vars"]
-    c.check(f"{where}: env names in order", list(env), list(their_env))
+    c.check(f"{where}: env names in order", [n for n in env if n not in ADDED_ENV],
+            list(their_env))
     for name in sorted(set(env) | set(their_env)):
         point = f"{where}: env {name}"
-        if name in KEPT_ENV and name in env and name in their_env:
+        if name in ADDED_ENV and name in env and name not in their_env:
+            c.add(point, "kept", ADDED_ENV[name])
+        elif name in KEPT_ENV and name in env and name in their_env:
             c.add(point, "kept", f"{env[name]} instead of {their_env[name]}")
         elif name == "METAFLOW_VERSION" and name in env and name in their_env:
             ours, metaflow = json.loads(env[name]), json.loads(their_env[name])

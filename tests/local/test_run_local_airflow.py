@@ -26,10 +26,6 @@ DEFECT_NO_TRIGGER = (
     "asset-scheduled DAG's start command has no `--trigger <Flow>/<run id>` (the flow option that sets "
     "current.trigger; the run's triggering_asset_events name the upstream DAG run), so PublishFlow's start "
     "raises AttributeError: 'Current' object has no attribute 'trigger'")
-DEFECT_NO_CONFIG = (
-    "defect: the Airflow renderer gives pods no METAFLOW_FLOW_CONFIG_VALUE (render/airflow/env.py), so a "
-    "task cannot find the Config values the code package carries: ScoringFlow's start fails with "
-    "'default configuration file 'settings/default.json' could not be read for 'settings''")
 
 OUTPUT = io.StringIO()
 
@@ -82,7 +78,6 @@ def test_prod_flow_succeeds(session, flow):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=DEFECT_NO_CONFIG)
 def test_scoring_flow_reads_its_branchs_config(session):
     ex = _one(session, "ScoringFlow")
     assert ex.status == "SUCCEEDED", f"{ex.pathspec}: {ex.error}"

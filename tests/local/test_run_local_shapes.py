@@ -27,10 +27,6 @@ pytest.importorskip("metaflow_local_service")
 CORPUS = Path(__file__).with_name("flows")
 SECRETS = {"shapes/api": {"API_USER": "svc-shapes"}}
 PARAMS = {"count": 4}
-DEFECT_AIRFLOW_CONFIG = (
-    "defect: the Airflow renderer gives pods no METAFLOW_FLOW_CONFIG_VALUE (render/airflow/env.py), so a "
-    "task cannot find the Config values the code package carries: the start step fails with 'default "
-    "configuration file 'settings/default.json' could not be read for 'settings''")
 
 
 def _run(tmp_path_factory, stack, orchestrator):
@@ -93,9 +89,7 @@ def test_every_flow_succeeds_and_the_client_finds_it_in_the_stacks_namespace(ses
 
 
 @pytest.mark.slow
-def test_config_per_branch(session, request):
-    if _on(session) == "airflow":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=DEFECT_AIRFLOW_CONFIG))
+def test_config_per_branch(session):
     ex = _one(session, "ConfigFlow")
     assert ex.status == "SUCCEEDED", f"{ex.pathspec}: {ex.error}"
     got = _artifacts(session, ex)

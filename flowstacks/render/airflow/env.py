@@ -9,8 +9,8 @@ from flowstacks.render.airflow.command import (
     AIRFLOW_JOB_ID, AIRFLOW_RUN_ID, ATTEMPT, PARAMETERS, RUN_ID,
 )
 from flowstacks.render.metaflow_runtime import (
-    CODE_METADATA_JSON, DATASTORE, card_root, datatools_root, image_python_version,
-    metaflow_version_env,
+    CODE_METADATA_JSON, DATASTORE, card_root, config_value_env, datatools_root,
+    image_python_version, metaflow_version_env,
 )
 from flowstacks.render.platform_env import secrets_env
 
@@ -65,4 +65,9 @@ def task_env(ctx: StackContext, fd: FlowDeployment, step: Step, code_url: str, c
     })
     if ctx.config.aws.s3_endpoint_url:
         env["METAFLOW_S3_ENDPOINT_URL"] = ctx.config.aws.s3_endpoint_url
+    if flow.configs:
+        # Beyond Metaflow's Airflow deployer, which omits it: without it a task of a flow with a
+        # Config cannot read its values and fails (found by run-local; Step Functions and Argo
+        # pass it, docs/metaflow-contract.md#config).
+        env["METAFLOW_FLOW_CONFIG_VALUE"] = config_value_env(sorted(c.name for c in flow.configs))
     return env

@@ -146,6 +146,7 @@ with DAG(
             'METAFLOW_AIRFLOW_JOB_ID': '{{ ti.id }}',
             'METAFLOW_PRODUCTION_TOKEN': 'mfprj-6epsm4cfdput2lxm-0-dzey',
             'METAFLOW_ATTEMPT_NUMBER': '{{ task_instance.try_number - 1 }}',
+            'METAFLOW_FLOW_CONFIG_VALUE': '{"settings": "kv.settings"}',
         },
         annotations={
             'metaflow/production_token': 'mfprj-6epsm4cfdput2lxm-0-dzey',
@@ -224,6 +225,7 @@ with DAG(
             'METAFLOW_AIRFLOW_JOB_ID': '{{ ti.id }}',
             'METAFLOW_PRODUCTION_TOKEN': 'mfprj-6epsm4cfdput2lxm-0-dzey',
             'METAFLOW_ATTEMPT_NUMBER': '{{ task_instance.try_number - 1 }}',
+            'METAFLOW_FLOW_CONFIG_VALUE': '{"settings": "kv.settings"}',
         },
         annotations={
             'metaflow/production_token': 'mfprj-6epsm4cfdput2lxm-0-dzey',
