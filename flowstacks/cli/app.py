@@ -42,10 +42,9 @@ def synth(
     project_dir: ProjectDirOpt = Path("."),
 ) -> None:
     """Run the Pulumi program under Pulumi's mock engine and write OUT/<stack>/."""
+    from flowstacks.deploy.platform_stack import PLATFORM_STACK, plan_platform
     from flowstacks.load.project import ProjectDir
     from flowstacks.synth.engine import synth as run_synth
-
-    from flowstacks.deploy.platform_stack import PLATFORM_STACK, plan_platform
 
     project = ProjectDir(project_dir, orchestrator)  # config and flows read once, for all stacks
     stacks = list(stack or [])
@@ -71,7 +70,7 @@ def synth(
 
     note = placeholder_note({name: find_placeholders(
         *project.stack_platform(name), project.orchestrator(name), project.config_file)
-        for name in stacks})
+        for name in stacks if name != PLATFORM_STACK})
     if note:
         _err(note)  # one line, also with --quiet
     if quiet:

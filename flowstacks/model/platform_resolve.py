@@ -104,6 +104,7 @@ def resolve_platform(config: ProjectConfig, kind: NamespaceClass, metaflow: Meta
     if branch_name is not None:
         _kubernetes_namespaces(config, kind, branch_name, values, sources,
                                runtime.get("kubernetes_namespace_layout") or "class")
+    _webhook_url(config, values, sources)
     class_root = values.get("aws.datastore_root", config.aws.datastore_root)
     runtime["datastore_class_root"] = class_root
     if branch_name is not None:
@@ -169,3 +170,29 @@ def _kubernetes_namespaces(config: ProjectConfig, kind: NamespaceClass, branch_n
         specific = sources.get(target, "").startswith(f"platform_overrides['{kind}']")
         values[target] = stack_kubernetes_namespace(configured, kind, branch_name, layout,
                                                     specific)
+
+
+# Argo Events' service of a webhook EventSource: ``<name>-eventsource-svc`` in its namespace
+WEBHOOK_PORT = 12000
+WEBHOOK_DERIVED = ("flowstacks default: the EventSource {source!r} in the sensors' namespace "
+                   "{namespace!r}")
+
+
+def _webhook_url(config: ProjectConfig, values: dict[str, Any], sources: dict[str, str]) -> None:
+    """Unless something sets it, the URL tasks post events to is the webhook EventSource in the
+    namespace where the stack's sensors listen: an EventSource publishes only to the bus of its own
+    namespace (docs/metaflow-contract.md#platform-prerequisites), so any other default would
+    leave every trigger silent."""
+    target = "kubernetes.argo_events_webhook_url"
+    if sources.get(target, DEFAULT_SOURCE) != DEFAULT_SOURCE:
+        return
+    k8s = config.kubernetes
+
+    def value(name: str) -> Any:
+        return values.get(f"kubernetes.{name}", getattr(k8s, name))
+
+    namespace = value("argo_events_sensor_namespace") or value("namespace")
+    source = value("argo_events_event_source")
+    values[target] = (f"http://{source}-eventsource-svc.{namespace}:{WEBHOOK_PORT}/"
+                      f"{value('argo_events_event')}")
+    sources[target] = WEBHOOK_DERIVED.format(source=source, namespace=namespace)

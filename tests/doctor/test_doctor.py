@@ -51,10 +51,10 @@ def test_step_functions_prerequisites_follow_the_state_machines():
             queues |= {v for v in _values(definition, "JobQueue")}
             tables |= {v for v in _values(definition, "TableName")}
     assert queues and {n for k, n in items if k == "batch-job-queue"} == queues
-    assert {n for k, n in items if k == "dynamodb-table"} == tables == {"metaflow-sfn-state"}
-    table = items[("dynamodb-table", "metaflow-sfn-state")]
+    assert {n for k, n in items if k == "dynamodb-table"} == tables == {"metaflow-sfn-state-prod"}
+    table = items[("dynamodb-table", "metaflow-sfn-state-prod")]
     assert "pathspec" in table.needs and "'ttl'" in table.needs and table.platform_stack
-    assert table.source == "platform.dynamodb_table"
+    assert table.source == "platform_overrides['prod'].dynamodb_table"
     # prod's own metadata service, named with the override that set it
     service = items[("metadata-service", "https://metaflow-prod.example.com/api")]
     assert service.source == "platform_overrides['prod'].service_url"
@@ -78,10 +78,7 @@ def _values(node, key):
 
 def test_argo_prerequisites_name_the_cluster_objects(capsys):
     code, report = _doctor(capsys, "--stack", "prod.staging", "--project-dir", str(REPO))
-    # the example's tasks post events to a service in namespace argo-events while its sensors
-    # listen in metaflow: doctor says so (exit 1) instead of letting triggers never fire
-    problem, = report["problems"]
-    assert code == 1 and "argo-events" in problem and "'metaflow'" in problem
+    assert code == 0 and report["problems"] == []
     kinds = _by_kind(report)
     assert [p["name"] for p in kinds["kubernetes-namespace"]] == ["metaflow"]
     assert kinds["kubernetes-namespace"][0]["source"] == "kubernetes.namespace"
@@ -101,7 +98,8 @@ def test_airflow_namespace_and_connection(capsys):
     assert code == 0
     kinds = _by_kind(report)
     ns, = kinds["kubernetes-namespace"]
-    assert (ns["name"], ns["source"]) == ("airflow", "flowstacks default")
+    # test's pods apart from prod's (the default namespace layout 'class')
+    assert ns["name"] == "airflow-test"
     conn, = kinds["airflow-connection"]
     assert "in-cluster" in conn["needs"]
     # test.* reports to the shared service, not prod's
@@ -161,6 +159,9 @@ def emulated(tmp_path, monkeypatch):
         server.stop()
 
 
+TABLE = "metaflow-sfn-state-prod"  # the example's prod table
+
+
 def _statuses(report: dict) -> dict[tuple[str, str], tuple[str, str]]:
     return {(p["kind"], p["name"]): (p["status"], p["detail"]) for p in report["prerequisites"]}
 
@@ -172,7 +173,7 @@ def test_live_finds_what_is_missing_then_wrong_then_ok(emulated, capsys):
     status = _statuses(report)
     assert code == 1
     assert status[("s3-bucket", "example-metaflow")][0] == "missing"
-    assert status[("dynamodb-table", "metaflow-sfn-state")][0] == "missing"
+    assert status[("dynamodb-table", TABLE)][0] == "missing"
     queue = next(name for kind, name in status if kind == "batch-job-queue")
     assert status[("batch-job-queue", queue)][0] == "missing"
     service = next(name for kind, name in status if kind == "metadata-service")
@@ -181,21 +182,21 @@ def test_live_finds_what_is_missing_then_wrong_then_ok(emulated, capsys):
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket="example-metaflow")
     ddb = boto3.client("dynamodb")
-    ddb.create_table(TableName="metaflow-sfn-state", BillingMode="PAY_PER_REQUEST",
+    ddb.create_table(TableName=TABLE, BillingMode="PAY_PER_REQUEST",
                      KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
                      AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}])
     code, report = _doctor(capsys, "--stack", "prod", "--live", "--project-dir", project)
     status = _statuses(report)
     assert status[("s3-bucket", "example-metaflow")][0] == "ok"
-    state, detail = status[("dynamodb-table", "metaflow-sfn-state")]
+    state, detail = status[("dynamodb-table", TABLE)]
     assert state == "wrong" and "'pathspec'" in detail and "TTL" in detail
 
-    ddb.delete_table(TableName="metaflow-sfn-state")
-    ddb.get_waiter("table_not_exists").wait(TableName="metaflow-sfn-state")
-    ddb.create_table(TableName="metaflow-sfn-state", BillingMode="PAY_PER_REQUEST",
+    ddb.delete_table(TableName=TABLE)
+    ddb.get_waiter("table_not_exists").wait(TableName=TABLE)
+    ddb.create_table(TableName=TABLE, BillingMode="PAY_PER_REQUEST",
                      KeySchema=[{"AttributeName": "pathspec", "KeyType": "HASH"}],
                      AttributeDefinitions=[{"AttributeName": "pathspec", "AttributeType": "S"}])
-    ddb.update_time_to_live(TableName="metaflow-sfn-state", TimeToLiveSpecification={
+    ddb.update_time_to_live(TableName=TABLE, TimeToLiveSpecification={
         "Enabled": True, "AttributeName": "ttl"})
     batch = boto3.client("batch")
     role = boto3.client("iam").create_role(RoleName="batch-service", AssumeRolePolicyDocument="{}")
@@ -211,3 +212,17 @@ def test_live_finds_what_is_missing_then_wrong_then_ok(emulated, capsys):
     status = _statuses(report)
     assert {s for s, _ in status.values()} == {"ok"}, status
     assert code == 0
+
+
+def test_a_webhook_in_another_namespace_is_a_problem(tmp_path, capsys):
+    project = tmp_path / "project"
+    shutil.copytree(REPO / "flowspecs", project / "flowspecs")
+    config = project / "flowspecs" / "flowstacks_config.py"
+    config.write_text(config.read_text().replace(
+        'kubernetes=Kubernetes(namespace="metaflow"),',
+        'kubernetes=Kubernetes(namespace="metaflow", argo_events_webhook_url='
+        '"http://argo-events-webhook-eventsource-svc.argo-events:12000/metaflow-event"),'))
+    code, report = _doctor(capsys, "--stack", "prod.staging", "--project-dir", str(project))
+    problem, = report["problems"]
+    assert code == 1 and "namespace argo-events" in problem and "'metaflow'" in problem
+    assert "never arrive" in problem

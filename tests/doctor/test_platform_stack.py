@@ -39,8 +39,9 @@ ENABLE = ('kubernetes=Kubernetes(namespace="metaflow"),',
 
 def test_plan_follows_the_stacks_settings(tmp_path):
     plan = plan_platform(ProjectDir(_project(tmp_path, ENABLE)))
-    assert plan.tables == ("metaflow-sfn-state",)  # prod is on Step Functions
-    assert plan.namespaces == ("argo-events", "metaflow")  # pods, and the sensors' namespace
+    assert plan.tables == ("metaflow-sfn-state-prod",)  # prod is on Step Functions
+    # the pods' namespaces (one per class) and the sensors' namespace
+    assert plan.namespaces == ("argo-events", "metaflow", "metaflow-test", "metaflow-user")
     assert plan.buses == (("argo-events", "default"),)
     source, = plan.sources
     # the EventSource serves exactly the URL tasks post to
@@ -51,13 +52,12 @@ def test_plan_follows_the_stacks_settings(tmp_path):
 
 def test_another_account_is_listed_not_created(tmp_path):
     root = _project(tmp_path, ENABLE, (
-        'platform_overrides={"prod": Platform(service_url="https://metaflow-prod.example.com/api")},',
-        'platform_overrides={"prod": Platform(service_url="https://metaflow-prod.example.com/api"),\n'
-        '                    "test": Platform(account_id="210987654321")},'),
+        'platform_overrides={"prod": Platform(',
+        'platform_overrides={"test": Platform(account_id="210987654321"), "prod": Platform('),
         ('orchestrators=OrchestratorChoice(user="argo", test="argo", prod="step-functions"),',
          'orchestrators=OrchestratorChoice(user="argo", test="step-functions", prod="step-functions"),'))
     plan = plan_platform(ProjectDir(root))
-    assert plan.tables == ("metaflow-sfn-state",)
+    assert plan.tables == ("metaflow-sfn-state-prod",)
     assert plan.elsewhere == ("DynamoDB table metaflow-sfn-state in 210987654321/us-east-1 "
                               "(stack 'test.feature_x')",)
 
@@ -80,7 +80,8 @@ def test_synthesized_objects_are_protected_and_match_the_plan(tmp_path):
     assert table["hashKey"] == "pathspec" and table["attributes"] == [
         {"name": "pathspec", "type": "S"}] and table["ttl"] == {"attributeName": "ttl",
                                                                 "enabled": True}
-    assert sorted(n["metadata"]["name"] for n in by_type["Namespace"]) == ["argo-events", "metaflow"]
+    assert sorted(n["metadata"]["name"] for n in by_type["Namespace"]) == [
+        "argo-events", "metaflow", "metaflow-test", "metaflow-user"]
     source, = by_type["EventSource"]
     hook = source["spec"]["webhook"]["metaflow-event"]
     assert hook == {"port": "12000", "endpoint": "/metaflow-event", "method": "POST"}
@@ -112,7 +113,9 @@ def test_opt_in_and_mismatch_are_clear_errors(tmp_path, capsys):
     assert "opt-in" in err and "platform_stack=True" in err and "Traceback" not in err
     assert not (tmp_path / "o").exists()
     root = _project(tmp_path, ('kubernetes=Kubernetes(namespace="metaflow"),',
-                               'kubernetes=Kubernetes(namespace="metaflow"), platform_stack=True,'))
+                               'kubernetes=Kubernetes(namespace="metaflow", argo_events_webhook_url='
+                               '"http://argo-events-webhook-eventsource-svc.argo-events:12000/e"), '
+                               'platform_stack=True,'))
     with pytest.raises(FlowstacksError) as exc:
         plan_platform(ProjectDir(root))
     assert "never arrive" in exc.value.message and "argo_events_webhook_url" in exc.value.where
