@@ -163,7 +163,10 @@ def deployer_statements(ctx: StackContext,
     # no other namespace's deployer can write or delete them.
     bucket = aws.datastore_bucket
     prefix = f"{aws.datastore_prefix}/" if aws.datastore_prefix else ""
-    flows = sorted({f"{prefix}{f.flow.name}/data/" for f in ctx.flows})
+    flows = sorted({f"{prefix}{f.flow.name}/data/" for f in ctx.flows}
+                   # IncludeFile defaults, uploaded where Metaflow puts them: <root>/data/<Flow>/
+                   | {f"{prefix}data/{f.flow.name}/" for f in ctx.flows
+                      if any(p.include_file is not None for p in f.flow.parameters)})
     if flows:
         sts += _object_statements("CodePackages", [f"arn:aws:s3:::{bucket}/{p}*" for p in flows],
                                   bucket, [f"{p}*" for p in flows], "StringLike")

@@ -47,3 +47,28 @@ def test_include_file_uploaded_where_the_template_default_points(tmp_path):
     bucket, _, key = descriptor["url"].removeprefix("s3://").partition("/")
     assert (obj["inputs"]["bucket"], obj["inputs"]["key"]) == (bucket, key)
     assert obj["retainOnDelete"] is True
+
+
+def test_each_backends_deployer_may_write_its_included_files_and_no_other_stacks(tmp_path):
+    """The deployer role writes the objects its stack owns (IAM evaluator), and a test stack's
+    deployer cannot touch prod's."""
+    from flowstacks.iam.deployer import deployer_role
+    from flowstacks.iam.evaluate import Request, allows
+
+    flows = tmp_path / "flowspecs"
+    flows.mkdir()
+    (flows / "inc_flow.py").write_text(FLOW)
+    (flows / "data.csv").write_text("a,b\n1,2\n")
+    for orchestrator in ("step-functions", "argo", "airflow"):
+        project = ProjectDir(tmp_path, orchestrator)
+        keys = {}
+        for stack in ("prod", "test.b1"):
+            manifest = synth_stack(project, stack).manifest()
+            obj, = [r["inputs"] for r in manifest["resources"]
+                    if r["type"].startswith("aws:s3/bucketObject") and "-include-" in r["name"]]
+            keys[stack] = f"arn:aws:s3:::{obj['bucket']}/{obj['key']}"
+        for stack in ("prod", "test.b1"):
+            doc = deployer_role(project.stack_context(stack)).policies["deploy-namespace"]
+            for owner, arn in keys.items():
+                request = Request("s3:PutObject", arn, {})
+                assert allows([doc], request) == (owner == stack), (orchestrator, stack, owner)
