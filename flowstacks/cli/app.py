@@ -36,11 +36,19 @@ def synth(
     orchestrator: OrchestratorOpt = None,
     out: Annotated[Path, typer.Option("--out", help="output folder")] = Path("build"),
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress, no summary")] = False,
+    jobs: Annotated[Optional[int], typer.Option(
+        "--jobs", help="stacks synthesized at a time, each in a process of its own "
+        "(default: the number of cores)")] = None,
     project_dir: ProjectDirOpt = Path("."),
 ) -> None:
     """Run the Pulumi program under Pulumi's mock engine and write OUT/<stack>/."""
     from flowstacks.load.project import ProjectDir
     from flowstacks.synth.engine import synth as run_synth
+    from flowstacks.synth.parallel import default_jobs
+
+    if jobs is not None and jobs < 1:
+        raise FlowstacksError(f"--jobs must be at least 1, not {jobs}", where="flowstacks synth")
+    jobs = jobs or default_jobs()
 
     project = ProjectDir(project_dir, orchestrator)  # config and flows read once, for all stacks
     stacks = list(stack or [])
@@ -57,7 +65,7 @@ def synth(
     for warning in platform_warnings(platforms):
         _err(f"warning: {warning}")  # also with --quiet: it is about the output, not progress
     if quiet:
-        run_synth(project, stacks, out, orchestrator)
+        run_synth(project, stacks, out, orchestrator, jobs=jobs)
         return
     from rich.console import Console
     from rich.progress import Progress
@@ -66,7 +74,7 @@ def synth(
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("synthesizing", total=len(stacks))
         results = run_synth(project, stacks, out, orchestrator,
-                            on_stack=lambda s: progress.advance(task))
+                            on_stack=lambda s: progress.advance(task), jobs=jobs)
     for result in results:
         custom = sum(1 for r in result.resources if r.custom)
         console.print(f"[green]{result.stack}[/green]: {custom} resources, "

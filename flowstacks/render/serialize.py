@@ -12,6 +12,8 @@ import orjson
 _ORJSON_STRICT = (orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATACLASS
                   | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS)
 _ORJSON_INDENTED = _ORJSON_STRICT | orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE
+RECORDED_ORJSON = _ORJSON_STRICT  # the options of recorded_json's orjson call
+json_loads = orjson.loads  # JSON text back to data (the texts this module writes)
 
 
 def canonical_json(data: Any, indent: int | None = 2) -> str:
