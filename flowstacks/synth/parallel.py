@@ -83,6 +83,9 @@ def _child(conn: Any, project: "ProjectDir | tuple[Path, str | None]", stack: st
         # along (a run before the fork started them): the SDK's registrations would wait on
         # them for ever. The child's runs get a loop of their own.
         asyncio.set_event_loop(asyncio.new_event_loop())
+        from flowstacks.synth import sdk_shortcuts
+
+        sdk_shortcuts.COLLECT_AFTER_RUN = False  # this process ends after its stack
         if isinstance(project, tuple):  # spawned: read the project again
             from flowstacks.load.project import ProjectDir
 

@@ -98,8 +98,9 @@ def as_text(value: Any) -> str | None:
     """``value`` as the compact, key-sorted JSON text the monitor records for it after the
     ``Struct`` round trip, or None when it is not plain data or the round trip would change it.
     orjson refuses every type the SDK would treat specially (outputs, resources, assets,
-    subclasses such as str enums, dataclasses, datetimes, non-string keys, lone surrogates,
-    integers beyond 64 bits); a tuple it writes as the list the SDK makes of it."""
+    subclasses of str, int, dict, list, dataclasses, datetimes, non-string keys, lone
+    surrogates, integers beyond 64 bits); a tuple it writes as the list the SDK makes of it, an
+    enum as its value, as the SDK does."""
     try:
         text = orjson.dumps(value, option=_ORJSON).decode("utf-8")
     except (orjson.JSONEncodeError, TypeError):
@@ -184,6 +185,11 @@ def _empty_stack_trace() -> Any:
     return source_pb2.StackTrace()
 
 
+# False in a process that ends after its run (a stack process of ``synth --jobs``): the garbage
+# of the run goes with the process, and a last full collection of its heap would only cost time
+COLLECT_AFTER_RUN = True
+
+
 @contextlib.contextmanager
 def _gc_frozen() -> Iterator[None]:
     refrozen = 0
@@ -201,7 +207,7 @@ def _gc_frozen() -> Iterator[None]:
     finally:
         gc.callbacks.remove(freeze_after_full_collections)
         gc.unfreeze()
-        if refrozen:  # a run large enough to need full collections can afford one more
+        if refrozen and COLLECT_AFTER_RUN:  # a run that needed full collections affords one more
             gc.collect()
 
 
