@@ -39,12 +39,20 @@ def synth(
     preview: Annotated[bool, typer.Option(
         "--preview", help="as a first `pulumi preview`: outputs of resources not created yet "
         "(ids, ARNs) are unknown (null in manifest.json)")] = False,
+    jobs: Annotated[Optional[int], typer.Option(
+        "--jobs", help="stacks synthesized at a time, each in a process of its own "
+        "(default: the number of cores)")] = None,
     project_dir: ProjectDirOpt = Path("."),
 ) -> None:
     """Run the Pulumi program under Pulumi's mock engine and write OUT/<stack>/."""
     from flowstacks.deploy.platform_stack import PLATFORM_STACK, plan_platform
     from flowstacks.load.project import ProjectDir
     from flowstacks.synth.engine import synth as run_synth
+    from flowstacks.synth.parallel import default_jobs
+
+    if jobs is not None and jobs < 1:
+        raise FlowstacksError(f"--jobs must be at least 1, not {jobs}", where="flowstacks synth")
+    jobs = jobs or default_jobs()
 
     project = ProjectDir(project_dir, orchestrator)  # config and flows read once, for all stacks
     stacks = list(stack or [])
@@ -74,7 +82,7 @@ def synth(
     if note:
         _err(note)  # one line, also with --quiet
     if quiet:
-        run_synth(project, stacks, out, orchestrator, preview=preview)
+        run_synth(project, stacks, out, orchestrator, preview=preview, jobs=jobs)
         return
     from rich.console import Console
     from rich.progress import Progress
@@ -83,7 +91,7 @@ def synth(
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("synthesizing", total=len(stacks))
         results = run_synth(project, stacks, out, orchestrator,
-                            on_stack=lambda s: progress.advance(task), preview=preview)
+                            on_stack=lambda s: progress.advance(task), preview=preview, jobs=jobs)
     for result in results:
         custom = sum(1 for r in result.resources if r.custom)
         console.print(f"[green]{result.stack}[/green]: {custom} resources, "

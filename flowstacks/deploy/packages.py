@@ -7,10 +7,14 @@ synth shares; the archive itself is made by the pure builders of :mod:`flowstack
 from __future__ import annotations
 
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 from flowstacks.load import code_package as pkg
 from flowstacks.model.deployment import FlowDeployment, StackContext
 from flowstacks.render.metaflow_runtime import image_python_version
+
+if TYPE_CHECKING:
+    from flowstacks.load.project import ProjectDir
 
 PACKAGE_DIR = ".flowstacks/packages"
 # Per process: what every package of a synth shares, read and compressed once.
@@ -30,6 +34,14 @@ def _folder_segment(flow_dir: Path) -> pkg.Segment:
     if key not in _FOLDERS:
         _FOLDERS[key] = pkg.segment(pkg.collect_flow_files(flow_dir))
     return _FOLDERS[key]
+
+
+def prepare_shared(project: "ProjectDir") -> None:
+    """Read and compress what every package of ``project`` shares (the installed Metaflow, each
+    flow folder) now: ``synth --jobs`` does it once before its processes fork, which inherit it."""
+    _metaflow_segment()
+    for flow in project.default_flows:
+        _folder_segment(project.root / PurePosixPath(flow.file).parent)
 
 
 def build_flow_package(ctx: StackContext, fd: FlowDeployment, project_dir: Path) -> pkg.CodePackage:

@@ -12,6 +12,8 @@ import orjson
 _ORJSON_STRICT = (orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATACLASS
                   | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS)
 _ORJSON_INDENTED = _ORJSON_STRICT | orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE
+RECORDED_ORJSON = _ORJSON_STRICT  # the options of recorded_json's orjson call
+json_loads = orjson.loads  # JSON text back to data (the texts this module writes)
 
 
 def canonical_json(data: Any, indent: int | None = 2) -> str:
@@ -103,10 +105,18 @@ def _node(data: Any, yaml: Any, scalars: Any) -> Any:
     if isinstance(data, str):
         return yaml.ScalarNode(_STR, data, style="|" if "\n" in data else None)
     if isinstance(data, dict):
-        return yaml.MappingNode(_MAP, [(_node(k, yaml, scalars), _node(v, yaml, scalars))
-                                       for k, v in sorted(data.items())], flow_style=False)
+        scalar = yaml.ScalarNode  # string keys and values made here: a call less per node
+        return yaml.MappingNode(_MAP, [
+            (scalar(_STR, k, style="|" if "\n" in k else None) if type(k) is str
+             else _node(k, yaml, scalars),
+             scalar(_STR, v, style="|" if "\n" in v else None) if type(v) is str
+             else _node(v, yaml, scalars))
+            for k, v in sorted(data.items())], flow_style=False)
     if isinstance(data, list):
-        return yaml.SequenceNode(_SEQ, [_node(v, yaml, scalars) for v in data], flow_style=False)
+        scalar = yaml.ScalarNode
+        return yaml.SequenceNode(_SEQ, [
+            scalar(_STR, v, style="|" if "\n" in v else None) if type(v) is str
+            else _node(v, yaml, scalars) for v in data], flow_style=False)
     return scalars.represent_data(data)  # bool, int, float, None; raises for other types
 
 

@@ -12,10 +12,12 @@ import inspect
 import json
 import shutil
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Callable
 
+import orjson
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
@@ -27,8 +29,10 @@ from pulumi.runtime.sync_await import _sync_await
 from flowstacks.deploy.artifact_sink import ArtifactSink
 from flowstacks.errors import FlowstacksError
 from flowstacks.render.artifact import Artifact
-from flowstacks.render.serialize import compact_json, manifest_json, recorded_json
-from flowstacks.synth.sdk_shortcuts import mock_run_shortcuts
+from flowstacks.render.serialize import (
+    RECORDED_ORJSON, compact_json, json_loads, manifest_json, recorded_json,
+)
+from flowstacks.synth.sdk_shortcuts import mock_run_shortcuts, plain_text
 
 if TYPE_CHECKING:
     from flowstacks.load.project import ProjectDir
@@ -176,8 +180,13 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             self._engine_urn(request, response.urn)
             return response
         fields = request.object.fields
+        _FOUND.texts = found = {}
         inputs = {k: _plain(fields[k]) for k in fields if k[:2] != "__"}
-        recorded = recorded_json(inputs)
+        if found:  # inputs the SDK shortcut sent as text: recorded as they are
+            recorded = _recorded_with_texts(inputs, found)
+            inputs = json_loads(recorded)  # what the provider would get
+        else:
+            recorded = recorded_json(inputs)
         # what MockMonitor.RegisterResource does, with the inputs already decoded
         urn = self.make_urn(request.parent, request.type, request.name)
         engine, parent = self._engine_urn(request, urn)
@@ -187,7 +196,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                                       bool(request.retainOnDelete),
                                       self.engine_urns.get(provider, provider)))
         if f'"{SECRET_MARK}"' in recorded:  # the provider gets secrets as the SDK decodes them
-            inputs = rpc.deserialize_properties(request.object)
+            inputs = _without_placeholders(rpc.deserialize_properties(request.object), found)
         id_, state = self.mocks.new_resource(pulumi.runtime.MockResourceArgs(
             typ=request.type, name=request.name, inputs=inputs, provider=request.provider,
             resource_id=request.importId, custom=bool(request.custom)))
@@ -195,10 +204,54 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, id_, state)
         return resource_pb2.RegisterResourceResponse(urn=urn, id=id_, object=outputs)
 
+    def ReadResource(self, request: Any) -> Any:  # noqa: N802
+        """Reads (``Resource.get``) go the SDK's mock way, their inputs' placeholders decoded."""
+        _FOUND.texts = found = {}
+        for key in request.properties.fields:
+            _plain(request.properties.fields[key])  # takes the placeholders' texts
+        if found:
+            properties = _without_placeholders(rpc.deserialize_properties(request.properties),
+                                               found)
+            request.properties.Clear()
+            request.properties.update(properties)
+        return super().ReadResource(request)
+
     def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802
         if request.urn.split("::")[2] == "pulumi:pulumi:Stack":
             self.stack_outputs = {k: _plain(v) for k, v in request.outputs.fields.items()}
         return super().RegisterResourceOutputs(request)
+
+
+_FOUND = threading.local()  # the texts met by _plain in this thread's registration
+
+
+def _recorded_with_texts(inputs: dict[str, Any], found: dict[int, str]) -> str:
+    """:func:`recorded_json` of ``inputs`` in which ``orjson.Fragment`` stand for the texts
+    ``found`` (by their ``id``); the texts are the same JSON that :func:`recorded_json` writes."""
+    try:
+        return orjson.dumps(inputs, option=RECORDED_ORJSON).decode("utf-8")
+    except (orjson.JSONEncodeError, TypeError):  # what recorded_json writes another way
+        def thaw(value: Any) -> Any:
+            if type(value) is orjson.Fragment:
+                return json_loads(found[id(value)])
+            if type(value) is dict:
+                return {k: thaw(v) for k, v in value.items()}
+            if type(value) is list:
+                return [thaw(v) for v in value]
+            return value
+
+        return recorded_json(thaw(inputs))
+
+
+def _without_placeholders(value: Any, found: dict[Any, str]) -> Any:
+    """``value`` (deserialized by the SDK) with the placeholders of ``found`` decoded."""
+    if type(value) is str:
+        return json_loads(found[value]) if value in found else value
+    if type(value) is dict:
+        return {k: _without_placeholders(v, found) for k, v in value.items()}
+    if type(value) is list:
+        return [_without_placeholders(v, found) for v in value]
+    return value
 
 
 def _serialize_plain(state: dict[str, Any]) -> Any:
@@ -221,7 +274,16 @@ def _plain(value: Any) -> Any:
     name (the path is machine-specific), unknowns ``None``, keys starting with ``__`` dropped."""
     kind = value.WhichOneof("kind")
     if kind == "string_value":
-        return None if value.string_value == rpc.UNKNOWN else value.string_value
+        string = value.string_value
+        if string[:1] == "\x00":
+            text = plain_text(string)  # the SDK shortcut's placeholder for plain data
+            if text is not None:
+                fragment = orjson.Fragment(text)
+                found = getattr(_FOUND, "texts", None)
+                if found is not None:
+                    found[id(fragment)] = found[string] = text
+                return fragment
+        return None if string == rpc.UNKNOWN else string
     if kind == "struct_value":
         fields = value.struct_value.fields
         sig = fields.get(rpc._special_sig_key)
@@ -363,9 +425,12 @@ def write_stack(result: StackResult, folder: Path) -> None:
 
 def synth(project: "ProjectDir | Path", stacks: list[str], out: Path,
           orchestrator: str | None = None,
-          on_stack: Callable[[str], None] | None = None, preview: bool = False) -> list[StackResult]:
+          on_stack: Callable[[str], None] | None = None, preview: bool = False,
+          jobs: int = 1) -> list[StackResult]:
     """Synthesize ``stacks`` into ``out/<stack>/``; all or nothing. ``project``: the loaded
-    project (see :func:`synth_stack`) or its folder (loaded once for all stacks)."""
+    project (see :func:`synth_stack`) or its folder (loaded once for all stacks). ``jobs``:
+    how many stacks at a time, each in a process of its own when more than one
+    (:mod:`flowstacks.synth.parallel`; the same output byte for byte)."""
     from flowstacks.load.project import ProjectDir
 
     if not isinstance(project, ProjectDir):
@@ -380,12 +445,28 @@ def synth(project: "ProjectDir | Path", stacks: list[str], out: Path,
         raise FlowstacksError(f"cannot write {out}: {exc.strerror}", where="--out") from None
     results = []
     try:
-        for stack in stacks:
-            result = synth_stack(project, stack, orchestrator, staging / stack, preview=preview)
+        if jobs > 1 and len(stacks) > 1:
+            from flowstacks.synth.parallel import synth_parallel
+
+            results = synth_parallel(project, stacks, staging, orchestrator, jobs, on_stack,
+                                     preview=preview)
+        failed: list[tuple[str, FlowstacksError]] = []
+        for stack in stacks if not results else ():
+            try:
+                result = synth_stack(project, stack, orchestrator, staging / stack,
+                                     preview=preview)
+            except FlowstacksError as exc:  # the other stacks' errors are reported with it
+                failed.append((stack, exc))
+                continue
             write_stack(result, staging / stack)
             results.append(result.summary())  # what is written need not stay in memory
             if on_stack:
                 on_stack(stack)
+        if failed:
+            from flowstacks.synth.parallel import StackFailed, StacksFailed
+
+            raise failed[0][1] if len(failed) == 1 else StacksFailed(
+                [StackFailed(stack, exc.render()) for stack, exc in failed])
         out.mkdir(exist_ok=True)
         for stack in stacks:
             final = out / stack

@@ -15,5 +15,6 @@ def test_benchmark_smoke_run():
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "| N flows | orchestrator | mode |" in proc.stdout
     rows = [line for line in proc.stdout.splitlines() if line.startswith("| 10 | argo |")]
-    assert {r.split("|")[3].strip() for r in rows} == {"process", "in-process"}
+    assert {r.split("|")[3].strip() for r in rows} == {"process", "process --jobs 1", "in-process"}
+    assert "## `--jobs`" in proc.stdout  # the speed-up of the default --jobs over --jobs 1
     assert "Profile of an N=10 in-process run" in proc.stdout

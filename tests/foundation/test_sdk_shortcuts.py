@@ -114,3 +114,129 @@ def test_survivors_of_a_full_collection_are_left_out_of_later_ones():
         del garbage, a, b
     # the run needed a full collection, so one ran after it: the cycles were freed
     assert gc.get_freeze_count() == 0 and gc.collect() == 0
+
+
+# --- registered inputs as text (issue 18) ------------------------------------------------------
+
+import hashlib  # noqa: E402
+import importlib.metadata  # noqa: E402
+import inspect  # noqa: E402
+
+from google.protobuf import struct_pb2  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from pulumi.runtime import mocks as pulumi_mocks  # noqa: E402
+
+from flowstacks.render.serialize import recorded_json  # noqa: E402
+from flowstacks.synth import engine, sdk_shortcuts  # noqa: E402
+from flowstacks.synth.sdk_shortcuts import PLACEHOLDER, as_text, plain_text  # noqa: E402
+
+# The SDK functions whose behaviour the shortcuts rely on, as read in the pinned version. A new
+# Pulumi version that changes one of them fails here: read the change, check sdk_shortcuts.py
+# and engine.RecordingMonitor against it, then record the new hashes.
+PINNED_PULUMI = "3.272.0"
+PINNED_SOURCES = {
+    # do_register calls it by its global name; it is what the placeholders are scoped to
+    "resource.register_resource": "633fd2207a3851a3",
+    "resource.prepare_resource": "ec27af8e12a8d263",  # serialized inputs go into the request only
+    "resource.read_resource": "fe8d3624c32db0b7",  # its request reaches ReadResource
+    "rpc.resolve_outputs": "18f65c1be3ad95f4",  # reads serialized inputs outside previews only
+    "rpc.serialize_properties": "d101e72bd9ececa9",  # calls serialize_property by module global
+    "rpc.serialize_property": "7e1361fad73506d2",  # its signature is plain_first's
+    "resource._get_stack_trace": "3943b22730169251",
+    "mocks.MockMonitor.RegisterResource": "756b6fbc95aee583",  # RecordingMonitor's model
+    "mocks.MockMonitor.ReadResource": "f78a652013d273ca",
+}
+
+
+def test_the_sdk_internals_the_shortcuts_rely_on_are_those_of_the_pinned_version():
+    from pulumi.runtime import resource as res_module
+
+    modules = {"resource": res_module, "rpc": rpc, "mocks": pulumi_mocks}
+    assert importlib.metadata.version("pulumi") == PINNED_PULUMI, (
+        "another Pulumi SDK: check sdk_shortcuts.py against it and update PINNED_* here")
+    changed = {}
+    for name, digest in PINNED_SOURCES.items():
+        module, *path = name.split(".")
+        obj = modules[module]
+        for part in path:
+            obj = getattr(obj, part)
+        actual = hashlib.sha256(inspect.getsource(obj).encode()).hexdigest()[:16]
+        if actual != digest:
+            changed[name] = actual
+    assert not changed, f"SDK functions the shortcuts rely on changed: {changed}"
+
+
+def struct_round_trip(data):
+    """What the monitor recorded for ``data`` before the shortcut: Struct, then _plain."""
+    struct = struct_pb2.Struct()
+    struct["v"] = data
+    return recorded_json(engine._plain(struct.fields["v"]))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(JSONISH, st.dictionaries(st.sampled_from(["__k", "a", "b"]), JSONISH)))
+def test_text_is_what_the_struct_round_trip_records(data):
+    if not isinstance(data, (dict, list)):
+        data = [data]
+    text = as_text(data)
+    if text is not None:
+        assert text == struct_round_trip(data)
+
+
+@pytest.mark.parametrize("data,plain", [
+    ({"image": "python:3.11", "n": 100, "ok": True, "none": None}, True),  # "3.11" in a string
+    ({"cpu": 1.0}, False),  # comes back as the int 1
+    ({"cpu": 0.5}, False),  # floats: always the SDK's way
+    ({"big": 2**60}, False),  # doubles lose digits beyond 2**53
+    ({"__meta": 1}, False),  # dropped by the monitor
+    ({"v": rpc.UNKNOWN}, False),  # an unknown
+    ({"v": Color.RED}, True),  # an enum: its value, as the SDK writes it
+    ({1: "int key"}, False),
+    ({"v": ("a", "b")}, True),  # a tuple: the list the SDK makes of it
+])
+def test_what_goes_as_text(data, plain):
+    assert (as_text(data) is not None) is plain
+    if plain:
+        assert as_text(data) == struct_round_trip(data)
+
+
+class Thing(pulumi.CustomResource):
+    def __init__(self, name, **props):
+        super().__init__("test:index:Thing", name, props)
+
+
+def program():
+    spec = {"templates": [{"name": f"s{i}", "image": "python:3.11", "env": [{"name": "A",
+            "value": "x"}], "n": i} for i in range(50)], "empty": {}, "list": []}
+    first = Thing("first", spec=spec, metadata={"name": "first"}, count=2)
+    Thing("second", spec={"ref": first.id, "plain": {"a": [1, 2]}, "f": 1.5}, items=[{"k": "v"}])
+    Thing("third", spec={"cpu": 1.0, "__skip": "x"})
+
+
+def test_a_run_records_the_same_with_and_without_placeholders(monkeypatch):
+    placeholders = []
+    real = engine.plain_text
+
+    def counting(string):
+        text = real(string)
+        if text is not None:
+            placeholders.append(text)
+        return text
+
+    monkeypatch.setattr(engine, "plain_text", counting)
+    _, fast = engine.run_program("prod", program)
+    assert len(placeholders) >= 3  # spec and metadata of the first, the plain parts of the second
+    assert not sdk_shortcuts._TEXTS  # every text was taken by the monitor
+    monkeypatch.setattr(sdk_shortcuts, "registering", lambda prepare: prepare)
+    placeholders.clear()
+    _, slow = engine.run_program("prod", program)
+    assert not placeholders
+    assert [r.manifest_line() for r in fast.recorded] == [r.manifest_line() for r in slow.recorded]
+    assert fast.recorded[0].inputs["spec"]["templates"][7]["n"] == 7
+
+
+def test_placeholders_are_taken_once_and_only_with_the_token():
+    assert plain_text("\x00flowstacks-plain-0000000000000000:1") is None
+    sdk_shortcuts._TEXTS[10**9] = "[1]"
+    assert plain_text(f"{PLACEHOLDER}{10**9}") == "[1]"
+    assert 10**9 not in sdk_shortcuts._TEXTS
