@@ -48,6 +48,12 @@ def compact_json(data: Any) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+def orjson_text(data: Any, option: int) -> str:
+    """``data`` as orjson writes it with ``option``; orjson's refusals (``JSONEncodeError``,
+    ``TypeError``) reach the caller, which handles them its own way."""
+    return orjson.dumps(data, option=option).decode("utf-8")
+
+
 def recorded_json(data: Any) -> str:
     """:func:`compact_json` as orjson writes it, for the mock engine's record of every resource
     (the manifest's lines; large templates spent a tenth of a synth in ``json.dumps``). Same

@@ -30,7 +30,7 @@ from flowstacks.deploy.artifact_sink import ArtifactSink
 from flowstacks.errors import FlowstacksError
 from flowstacks.render.artifact import Artifact
 from flowstacks.render.serialize import (
-    RECORDED_ORJSON, compact_json, json_loads, manifest_json, recorded_json,
+    RECORDED_ORJSON, compact_json, json_loads, manifest_json, orjson_text, recorded_json,
 )
 from flowstacks.synth.sdk_shortcuts import mock_run_shortcuts, plain_text
 
@@ -229,7 +229,7 @@ def _recorded_with_texts(inputs: dict[str, Any], found: dict[int, str]) -> str:
     """:func:`recorded_json` of ``inputs`` in which ``orjson.Fragment`` stand for the texts
     ``found`` (by their ``id``); the texts are the same JSON that :func:`recorded_json` writes."""
     try:
-        return orjson.dumps(inputs, option=RECORDED_ORJSON).decode("utf-8")
+        return orjson_text(inputs, RECORDED_ORJSON)
     except (orjson.JSONEncodeError, TypeError):  # what recorded_json writes another way
         def thaw(value: Any) -> Any:
             if type(value) is orjson.Fragment:

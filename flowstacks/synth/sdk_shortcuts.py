@@ -48,6 +48,8 @@ from pulumi.runtime import rpc
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.proto import source_pb2
 
+from flowstacks.render.serialize import orjson_text
+
 _SCALARS = frozenset((str, int, float, bool, type(None)))
 _UNTRANSLATED = pulumi.Resource.translate_input_property  # the default: names kept as given
 
@@ -102,7 +104,7 @@ def as_text(value: Any) -> str | None:
     surrogates, integers beyond 64 bits); a tuple it writes as the list the SDK makes of it, an
     enum as its value, as the SDK does."""
     try:
-        text = orjson.dumps(value, option=_ORJSON).decode("utf-8")
+        text = orjson_text(value, _ORJSON)
     except (orjson.JSONEncodeError, TypeError):
         return None
     return None if _changed_by_struct(text) else text

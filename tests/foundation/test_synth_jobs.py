@@ -71,8 +71,8 @@ def failing(stacks: dict[str, BaseException]):
     """``synth_stack`` that raises for the given stacks (a forked child inherits the patch)."""
     real = engine.synth_stack
 
-    def synth_stack(project, stack, orchestrator=None, artifact_dir=None):
-        result = real(project, stack, orchestrator, artifact_dir)
+    def synth_stack(project, stack, orchestrator=None, artifact_dir=None, preview=False):
+        result = real(project, stack, orchestrator, artifact_dir, preview=preview)
         if stack in stacks:
             raise stacks[stack]
         return result
