@@ -65,3 +65,22 @@ def test_help_lists_the_options():
     for option in ("--stack", "--orchestrator", "--flow", "--param", "--project-dir", "--keep"):
         assert option in done.stdout
     assert local_cli.main.__doc__
+
+
+def test_a_failure_shows_the_failing_step_and_its_log_tail():
+    """What the end of a failed run prints (the example project's runs all succeed now)."""
+    import io
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from flowstacks.local.report import Reporter
+
+    out = io.StringIO()
+    reporter = Reporter(Console(file=out, width=200, highlight=False, color_system=None))
+    ex = SimpleNamespace(pathspec="TrainFlow/sfn-1", error="States.TaskFailed", cause=None)
+    task = SimpleNamespace(state="train")
+    reporter.failure(ex, task, "Traceback (most recent call last):\nValueError: [bad] input")
+    text = out.getvalue()
+    assert "TrainFlow/sfn-1/train failed" in text and "States.TaskFailed" in text
+    assert "ValueError: [bad] input" in text  # markup-like text printed as it is

@@ -15,6 +15,13 @@ from flowstacks.render.metaflow_runtime import (
 from flowstacks.render.platform_env import secrets_env
 
 
+# One `<Flow>/<Metaflow run id>` per triggering Asset: the Asset's URI ends in the upstream flow
+# (tasks.asset), and the upstream run's Metaflow id is RUN_ID computed from its Airflow run.
+TRIGGER = ("{% for a, events in triggering_asset_events.items() %}{{ a.uri.split('/')[-1] }}"
+           "/airflow-{{ [events[-1].source_run_id, events[-1].source_dag_id] | run_id_creator }}"
+           "{{ ' ' if not loop.last }}{% endfor %}")
+
+
 def task_env(ctx: StackContext, fd: FlowDeployment, step: Step, code_url: str, code_sha: str,
              task_id: str) -> dict[str, str]:
     """``Airflow._to_job`` env, in Metaflow's order (a dict keeps the first position of a key
@@ -65,6 +72,12 @@ def task_env(ctx: StackContext, fd: FlowDeployment, step: Step, code_url: str, c
     })
     if ctx.config.aws.s3_endpoint_url:
         env["METAFLOW_S3_ENDPOINT_URL"] = ctx.config.aws.s3_endpoint_url
+    if flow.trigger_on_finish:
+        # flowstacks' extension (Metaflow refuses @trigger_on_finish on Airflow): the runs whose
+        # end Assets started this run, read by the flow's top-level --trigger option (Metaflow's
+        # CLI takes its options from METAFLOW_<OPTION>) -> current.trigger; empty when started
+        # by hand or by the schedule
+        env["METAFLOW_TRIGGER"] = TRIGGER
     if flow.configs:
         # Beyond Metaflow's Airflow deployer, which omits it: without it a task of a flow with a
         # Config cannot read its values and fails (found by run-local; Step Functions and Argo

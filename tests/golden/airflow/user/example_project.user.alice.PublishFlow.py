@@ -147,6 +147,7 @@ with DAG(
             'METAFLOW_AIRFLOW_JOB_ID': '{{ ti.id }}',
             'METAFLOW_PRODUCTION_TOKEN': 'mfprj-7uebqdoxnkvhtw73-0-ybvq',
             'METAFLOW_ATTEMPT_NUMBER': '{{ task_instance.try_number - 1 }}',
+            'METAFLOW_TRIGGER': "{% for a, events in triggering_asset_events.items() %}{{ a.uri.split('/')[-1] }}/airflow-{{ [events[-1].source_run_id, events[-1].source_dag_id] | run_id_creator }}{{ ' ' if not loop.last }}{% endfor %}",
         },
         annotations={
             'metaflow/production_token': 'mfprj-7uebqdoxnkvhtw73-0-ybvq',
@@ -225,6 +226,7 @@ with DAG(
             'METAFLOW_AIRFLOW_JOB_ID': '{{ ti.id }}',
             'METAFLOW_PRODUCTION_TOKEN': 'mfprj-7uebqdoxnkvhtw73-0-ybvq',
             'METAFLOW_ATTEMPT_NUMBER': '{{ task_instance.try_number - 1 }}',
+            'METAFLOW_TRIGGER': "{% for a, events in triggering_asset_events.items() %}{{ a.uri.split('/')[-1] }}/airflow-{{ [events[-1].source_run_id, events[-1].source_dag_id] | run_id_creator }}{{ ' ' if not loop.last }}{% endfor %}",
         },
         annotations={
             'metaflow/production_token': 'mfprj-7uebqdoxnkvhtw73-0-ybvq',
