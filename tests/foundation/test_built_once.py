@@ -45,5 +45,7 @@ def test_synth_reads_config_once_parses_each_stack_once_and_makes_each_token_onc
         counts, args, stacks, tmp_path):
     from flowstacks.cli import main
 
-    assert main(["synth", *args, "--out", str(tmp_path), "--quiet", "--project-dir", str(REPO)]) == 0
+    # one process (--jobs 1): what forked stack processes count is not seen here
+    assert main(["synth", *args, "--jobs", "1", "--out", str(tmp_path), "--quiet",
+                 "--project-dir", str(REPO)]) == 0
     assert counts == {"config": 1, "parse_stack": stacks + MATRIX, "token": stacks}

@@ -16,7 +16,7 @@ import pytest
 from flowstacks.errors import FlowstacksError
 from flowstacks.load.platform import stack_platform
 from flowstacks.load.project import ProjectDir, load_config
-from flowstacks.model.config import Aws, ProjectConfig
+from flowstacks.model.config import Aws, Kubernetes, ProjectConfig
 from flowstacks.model.platform import DEFAULT_SOURCE, Platform
 
 FLOW = textwrap.dedent('''
@@ -51,10 +51,14 @@ def _env(home: Path, **values: str) -> dict[str, str]:
 def test_nothing_configured_keeps_local_metadata_and_warns(tmp_path):
     config, platform = stack_platform(ProjectConfig(), "prod", tmp_path, _env(tmp_path / "h"))
     # the only change: the namespace's own datastore root under the default one (issue 16)
-    assert config == ProjectConfig(aws=Aws(datastore_root=f"{Aws().datastore_root}/prod"))
+    # and the webhook tasks post to: the EventSource where the sensors listen (metaflow)
+    hook = "http://argo-events-webhook-eventsource-svc.metaflow:12000/metaflow-event"
+    assert config == ProjectConfig(aws=Aws(datastore_root=f"{Aws().datastore_root}/prod"),
+                                   kubernetes=Kubernetes(argo_events_webhook_url=hook))
     assert platform.datastore_class_root == Aws().datastore_root
     assert (platform.metadata, platform.service_url, platform.secrets_backend) == ("local", None, None)
-    assert set(platform.sources.values()) == {DEFAULT_SOURCE}
+    derived = {k: v for k, v in platform.sources.items() if v != DEFAULT_SOURCE}
+    assert list(derived) == ["kubernetes.argo_events_webhook_url"]
     (warning,) = platform.warnings("prod")
     assert "invisible to the Metaflow client" in warning and "service_url" in warning
 

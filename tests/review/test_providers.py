@@ -45,6 +45,9 @@ def test_every_resource_uses_the_stacks_explicit_providers(orchestrator, stack):
         assert r.provider == want, f"{r.type} {r.name} uses {r.provider or 'the default provider'}"
     if orchestrator != "step-functions":
         namespace = "airflow" if orchestrator == "airflow" else "metaflow"
+        # the class's own namespace (issue 16): prod's as configured, test's/user's beside it
+        kind = stack.split(".")[0]
+        namespace += "" if kind == "prod" else f"-{kind}"
         assert providers[K8S_PROVIDER].inputs == {"namespace": namespace}  # no context: current
 
 

@@ -176,15 +176,19 @@ def metaflow_message(stderr: str) -> str:
 
 
 def run_metaflow(oracle: Any, path: Path, backend: str) -> tuple[Side, Any]:
-    from tests.oracle.harness import OracleError
+    from tests.oracle.harness import DEPLOY_ENV, OracleError
+    from tests.oracle.platform import namespace_root_env
 
+    # Metaflow's deployer with the namespace's own datastore root (issue 16), as flowstacks
+    # gives the stack: flowstacks adds the branch to the class root itself
+    root = namespace_root_env(STACK, DEPLOY_ENV)
     try:
         if backend == "argo":
-            out = oracle.argo_compiled(path, user=USER, generate_new_token=True)
+            out = oracle.argo_compiled(path, user=USER, generate_new_token=True, extra_env=root)
         elif backend == "step-functions":
-            out = oracle.sfn_json(path, user=USER)
+            out = oracle.sfn_json(path, user=USER, extra_env=root)
         else:
-            out = oracle.airflow_dag(path, user=USER)
+            out = oracle.airflow_dag(path, user=USER, extra_env=root)
     except OracleError as exc:
         return Side(False, metaflow_message(exc.stderr or str(exc))), None
     return Side(True), out
