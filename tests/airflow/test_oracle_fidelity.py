@@ -11,6 +11,7 @@ import pytest
 
 from flowstacks.load.project import ProjectDir
 from flowstacks.render.airflow.dag import dag_context
+from tests.oracle.platform import namespace_root_env
 from tests.oracle.harness import DEPLOY_ENV, oracle_available, shared_oracle
 
 _ok, _why = oracle_available()
@@ -56,7 +57,9 @@ def _project(tmp_path: Path, cron: str) -> Path:
 
 def test_include_file_params_match_metaflow(tmp_path):
     path = _project(tmp_path, "0 12 * * 1-5 30")
-    theirs = _config(shared_oracle().airflow_dag(path, production=True))
+    # Metaflow's deployer with prod's own datastore root (issue 16), as flowstacks gives it
+    theirs = _config(shared_oracle().airflow_dag(path, production=True, extra_env=namespace_root_env(
+        "prod", DEPLOY_ENV)))
     project = ProjectDir(tmp_path, "airflow", environ={
         "METAFLOW_DATASTORE_SYSROOT_S3": DEPLOY_ENV["METAFLOW_DATASTORE_SYSROOT_S3"],
         "USER": "alice"})

@@ -49,13 +49,19 @@ EXTENSIONS: dict[tuple[str, str], str] = {
 }
 
 # Metaflow accepts, but the deployment cannot run: flowstacks refuses before it exists.
-CANNOT_RUN: dict[tuple[str, str], str] = {}
+SFN = "step-functions"
+_K8S_ON_SFN = ("every Step Functions step runs as an AWS Batch job: Metaflow deploys a @kubernetes "
+               "step there and the task fails at run time ('marked for execution both on AWS "
+               "Batch and Kubernetes')")
+CANNOT_RUN: dict[tuple[str, str], str] = {
+    (k, SFN): _K8S_ON_SFN for k in (
+        "kubernetes", "kubernetes_gpu", "kubernetes_image", "kubernetes_labels",
+        "kubernetes_namespace", "kubernetes_node_selector", "kubernetes_pvc", "kubernetes_secrets",
+        "kubernetes_service_account", "kubernetes_shm", "kubernetes_tmpfs",
+        "kubernetes_tmpfs_path", "kubernetes_tolerations")}
 
 # Cells where flowstacks and Metaflow disagree today, each with who fixes it. The test fails if
 # a listed cell agrees (remove it here) or an unlisted one disagrees.
-SFN = "step-functions"
-_ENV = ("wt-sfn (issue 14): refuse @conda/@pypi with Metaflow's message on Step Functions and "
-        "Airflow, as render/argo/checks.py does on Argo")
 _INCLUDE = ("wt-sfn (issue 14): load/ uploads the IncludeFile and gives the Parameter Metaflow's "
             "uploader-v2 descriptor as its default")
 _K8S_NS = ("airflow renderer: a @kubernetes namespace the author did not write is the loader's "
@@ -70,18 +76,10 @@ KNOWN_DISAGREEMENTS: dict[tuple[str, str], str] = {
                              "and encoding from the model",
     # Step Functions
     ("includefile", SFN): _INCLUDE,
-    ("conda", SFN): _ENV, ("conda_base", SFN): _ENV, ("pypi", SFN): _ENV, ("pypi_base", SFN): _ENV,
-    ("batch_efs", SFN): "wt-sfn (issue 14): @batch(efs_volumes=...) into the job definition",
-    ("batch_host_volumes", SFN): "wt-sfn (issue 14): @batch(host_volumes=...) into the job "
-                                 "definition",
-    ("batch_tmpfs", SFN): "wt-sfn (issue 14): Metaflow refuses tmpfs on Fargate (the oracle's "
-                          "compute environment); flowstacks renders it",
     ("batch_queue", SFN): "Metaflow looks the queue up and the oracle's account has no gpu-queue; "
                           "wt-sfn (issue 14) normalises queue names to ARNs",
     # Airflow
     ("includefile", "airflow"): _INCLUDE,
-    ("conda", "airflow"): _ENV, ("conda_base", "airflow"): _ENV, ("pypi", "airflow"): _ENV,
-    ("pypi_base", "airflow"): _ENV,
     ("parameter", "airflow"): "airflow renderer: the DAG description is the class __doc__ "
                               "stripped, indentation kept (Flow.doc_raw, added in this branch)",
     ("schedule_cron", "airflow"): "wt-sfn/airflow (issue 14): Metaflow accepts a 6-field cron on "
