@@ -18,6 +18,7 @@ import pytest
 
 from flowstacks.load.project import ProjectDir
 from flowstacks.render.sfn import render_state_machine, SfnInputs
+from tests.oracle.platform import namespace_root_env
 from tests.oracle.harness import (
     ACCOUNT, BUCKET, DEPLOY_ENV, REGION, OracleError, oracle_available, shared_oracle,
 )
@@ -160,7 +161,9 @@ def test_include_file_default_and_object_match_metaflow(oracle, tmp_path):
                  'alpha = Parameter("alpha", default=1)\n')
     (path.parent / "data.csv").write_text("a,b\n1,2\n")
     (path.parent / "blob.bin").write_bytes(bytes(range(256)))
-    theirs = oracle.sfn_json(path, production=True, cache=False)
+    # Metaflow's deployer with prod's own datastore root (issue 16), as flowstacks gives it
+    theirs = oracle.sfn_json(path, production=True, cache=False,
+                             extra_env=namespace_root_env("prod", DEPLOY_ENV))
     _, ours = _ours(root, "IncFlow", "FARGATE", ORACLE_AWS["batch_job_queue"], theirs)
     mine_env = dict(env(dict(tasks(ours))["start"]))
     their_env = dict(env(dict(tasks(theirs))["start"]))
@@ -180,7 +183,8 @@ def test_include_file_default_and_object_match_metaflow(oracle, tmp_path):
 
         data = (path.parent / source).read_bytes()
         inc = IncludedFile(source=source, sha1=hashlib.sha1(data).hexdigest(), size=len(data))
-        assert object_url(ORACLE_AWS["datastore_root"], "IncFlow", inc) == descriptor["url"]
+        root = namespace_root_env("prod", DEPLOY_ENV)["METAFLOW_DATASTORE_SYSROOT_S3"]
+        assert object_url(root, "IncFlow", inc) == descriptor["url"]
         assert gzip.decompress(gzipped(data)) == gzip.decompress(their_body) == data
 
 
