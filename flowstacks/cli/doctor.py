@@ -27,11 +27,13 @@ def doctor(
     from flowstacks.doctor.prereqs import prerequisites, problems, settings
     from flowstacks.render.serialize import canonical_json
     from flowstacks.load.project import ProjectDir
-    from flowstacks.load.stackfiles import token_index
+    from flowstacks.load.stackfiles import metaflow_user, token_index
     from flowstacks.synth.engine import synth_stack
 
     project = ProjectDir(project_dir, orchestrator)
-    ctx = project.stack_context(stack, token_index(project_dir, stack))
+    # the token in force and the recorded Metaflow user, as the program reads them
+    ctx = project.stack_context(stack, token_index(project_dir, stack),
+                                metaflow_user(project_dir, stack))
     items = prerequisites(ctx, synth_stack(project, stack).manifest())
     rows = settings(ctx)
     found = problems(ctx)

@@ -16,7 +16,7 @@ from flowstacks.deploy.components.role import (
     CURRENT_BOUNDARY, DEPLOYER_ROLE, BoundaryPolicy, BoundaryPolicyArgs, NamespaceRole, RoleArgs,
 )
 from flowstacks.iam.boundary import boundary_artifact, boundary_document, boundary_name
-from flowstacks.deploy.options import StackOptions, stack_options
+from flowstacks.deploy.options import StackOptions, default_project, stack_options
 from flowstacks.deploy.platform_stack import PLATFORM_STACK, plan_platform
 from flowstacks.deploy.placeholders import find_placeholders, refuse_placeholders
 from flowstacks.iam.deployer import deployer_role
@@ -89,7 +89,6 @@ def main(project: ProjectDir | None = None, artifacts: ArtifactSink | None = Non
 async def deploy_platform(project: ProjectDir | None) -> list[Artifact]:
     """The opt-in ``platform`` stack (:mod:`flowstacks.deploy.platform_stack`)."""
     from flowstacks.deploy.components.platform import PlatformObjects
-    from flowstacks.deploy.options import default_project
 
     from flowstacks.deploy.components.providers import providers
 
