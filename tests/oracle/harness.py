@@ -485,6 +485,10 @@ class MotoOracle:
         }
         if user is not None:
             env["USER"] = user
+        # Metaflow adds the deployer's git checkout to METAFLOW_VERSION (repo_url only when
+        # the checkout has a remote, as CI clones do): the oracle runs outside any checkout so
+        # that its output does not depend on how the tests were checked out.
+        env["GIT_DIR"] = str(call_dir / "no-git-checkout")
         env.update(self.base_env())
         for k, v in _norm_env(extra_env):
             if v is None:
