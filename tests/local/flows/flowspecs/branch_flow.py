@@ -36,7 +36,7 @@ class BranchFlow(FlowSpec):
         raise ValueError('fragile: always fails, @catch keeps the run going')
         self.next(self.join)  # noqa - unreachable, Metaflow reads the graph from the source
 
-    @timeout(seconds=120)
+    @timeout(minutes=15)
     @step
     def join(self, inputs):
         self.attempt = inputs.flaky.attempt
