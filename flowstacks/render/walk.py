@@ -5,9 +5,9 @@ The walk follows Metaflow's own deployers (``step_functions.py _compile._visit``
 step, linear/join steps chain to their single successor; a static split opens one sub-workflow per
 branch, each ending at the step that feeds the matching join; a foreach opens one sub-workflow for
 its body; both continue after the matching join. Backends only say how each shape renders by
-implementing :class:`Shapes`; the walk itself builds nothing (the backends refuse a switch step: their checks or
-``unsupported``). :class:`StepIndex` answers the two questions about a step's place in
-the graph that every backend's task command asks.
+implementing :class:`Shapes`; the walk itself builds nothing (the backends refuse a switch step:
+their checks or ``unsupported``). :class:`StepIndex` answers the two questions about a step's place
+in the graph that every backend's task command asks.
 """
 
 from __future__ import annotations
