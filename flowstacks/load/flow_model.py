@@ -65,6 +65,7 @@ def _steps(cls: type) -> list[Step]:
             foreach_param=node.foreach_param,
             matching_join=node.matching_join,
             split_parents=tuple(node.split_parents),
+            split_branches=tuple(node.split_branches),
             is_inside_foreach=bool(node.is_inside_foreach),
             decorators=tuple(decos),
             switch_cases={str(k): str(v) for k, v in (node.switch_cases or {}).items()},

@@ -40,6 +40,8 @@ class Step(Frozen):
     foreach_param: str | None = None
     matching_join: str | None = None
     split_parents: tuple[str, ...] = ()
+    # the first step of each enclosing split/foreach branch, outermost first (DAGNode.split_branches)
+    split_branches: tuple[str, ...] = ()
     is_inside_foreach: bool = False
     decorators: tuple[Decorator, ...] = ()
     switch_cases: dict[str, str] = {}

@@ -1,11 +1,13 @@
-"""One visitor over a flow graph, shared by every backend.
+"""One visitor over a flow graph, shared by the Step Functions and Airflow backends (Argo builds its
+flat DAG in :mod:`flowstacks.render.argo.dag`, where a switch's cases may meet at any step).
 
 The walk follows Metaflow's own deployers (``step_functions.py _compile._visit``): from the start
 step, linear/join steps chain to their single successor; a static split opens one sub-workflow per
 branch, each ending at the step that feeds the matching join; a foreach opens one sub-workflow for
 its body; both continue after the matching join. Backends only say how each shape renders by
-implementing :class:`Shapes`; the walk itself builds nothing. :class:`StepIndex` answers the
-two questions about a step's place in the graph that every backend's task command asks.
+implementing :class:`Shapes`; the walk itself builds nothing (the backends refuse a switch step:
+their checks or ``unsupported``). :class:`StepIndex` answers the two questions about a step's place
+in the graph that every backend's task command asks.
 """
 
 from __future__ import annotations

@@ -77,6 +77,9 @@ def nulls(value: Any, path: str = "") -> list[str]:
     return []
 
 
+# tasks['x'] / tasks.x. in a DAG task's when:, steps.x. in a steps template's
+_TASK_REF = re.compile(r"tasks\['([^']+)'\]|tasks\.([A-Za-z0-9][-A-Za-z0-9]*)\.")
+_STEP_REF = re.compile(r"steps\.([A-Za-z0-9][-A-Za-z0-9]*?)\.outputs")
 _DEPENDS_NAME = re.compile(r"([A-Za-z0-9][-A-Za-z0-9]*)\.(Succeeded|Failed|Errored|Skipped|Completed)")
 
 
@@ -102,10 +105,14 @@ def reference_problems(template: dict[str, Any]) -> list[str]:
     for t in spec["templates"]:
         if not DNS1123_LABEL.match(t["name"].lower()):
             problems.append(f"template name {t['name']!r} is not DNS-1123")
+        step_names = [st["name"] for group in t.get("steps", []) for st in group]
         for group in t.get("steps", []):
             for st in group:
                 if st["template"] not in names:
                     problems.append(f"{t['name']}: step uses unknown template {st['template']}")
+                for ref in _STEP_REF.findall(st.get("when", "")):
+                    if ref not in step_names:
+                        problems.append(f"{t['name']}.{st['name']}: when names unknown step {ref}")
         if "dag" not in t:
             continue
         tasks = {task["name"]: task for task in t["dag"]["tasks"]}
@@ -118,6 +125,12 @@ def reference_problems(template: dict[str, Any]) -> list[str]:
             if unknown:
                 problems.append(f"{t['name']}.{task['name']}: depends on unknown {sorted(unknown)}")
             graph[task["name"]] = deps & set(tasks)
+            for ref in _TASK_REF.findall(task.get("when", "")):
+                name = ref[0] or ref[1]
+                if name in tasks:
+                    graph[task["name"]].add(name)
+                else:
+                    problems.append(f"{t['name']}.{task['name']}: when names unknown task {name}")
         if _has_cycle(graph):
             problems.append(f"{t['name']}: dependency cycle")
     return problems

@@ -125,7 +125,7 @@ def test_conda_and_pypi_are_refused_with_metaflows_message(tmp_path, stem, deco)
     assert "image" in err.value.hint
 
 
-@pytest.mark.parametrize("stem", ["parallel", "switch", "recursive_switch"])
+@pytest.mark.parametrize("stem", ["parallel"])
 def test_shapes_flowstacks_does_not_render_are_refused_never_approximated(tmp_path, stem):
     ctx, fd = _context(tmp_path, stem)
     with pytest.raises(FlowstacksError) as err:

@@ -207,10 +207,12 @@ def test_user_name_kubernetes_rejects_is_an_error(monkeypatch):
 
 
 def test_unsupported_shapes_fail_with_flow_and_step():
+    from flowstacks.model.flow import Decorator
+
     ctx = h.context("prod")
     fd = ctx.flow("ProjectFlow")
-    start = fd.flow.step("start").model_copy(update={"type": "split-switch",
-                                                      "switch_cases": {"a": "end"}})
+    start = fd.flow.step("start").model_copy(update={
+        "decorators": (Decorator(name="parallel", attributes={}),)})
     flow = fd.flow.model_copy(update={"steps": (start, fd.flow.step("end"))})
     with pytest.raises(FlowstacksError) as err:
         h.render(ctx, fd.model_copy(update={"flow": flow}))

@@ -69,8 +69,6 @@ _K8S_NS = ("airflow renderer: a @kubernetes namespace the author did not write i
            "render/argo/command.py does)")
 KNOWN_DISAGREEMENTS: dict[tuple[str, str], str] = {
     # Argo (this backend): shapes flowstacks refuses clearly instead of approximating
-    ("switch", "argo"): "Argo follow-up: render switch steps with Metaflow's when: conditions",
-    ("recursive_switch", "argo"): "Argo follow-up: Metaflow's recursive steps template",
     ("parallel", "argo"): "Argo follow-up: render Metaflow's JobSet (MF_WORLD_SIZE/MF_MASTER_ADDR)",
     ("includefile", "argo"): _INCLUDE + "; the Argo annotation then needs type FilePath, is_text "
                              "and encoding from the model",

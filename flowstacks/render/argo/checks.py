@@ -8,7 +8,9 @@ from typing import Any
 
 from flowstacks.errors import FlowstacksError, MetaflowRuleError
 from flowstacks.model.deployment import FlowDeployment
+from flowstacks.render.argo.switch import Conditionals
 from flowstacks.render.metaflow_runtime import MIN_RUNTIME_LIMIT
+from flowstacks.render.walk import StepIndex
 
 # Kubernetes object names (DNS-1123 subdomain, apimachinery validation.IsDNS1123Subdomain).
 DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -71,8 +73,19 @@ def check_steps(fd: FlowDeployment, namespace: str | None = None) -> None:
     env_error = environment_error(fd)
     if env_error is not None:
         raise env_error
+    cond = Conditionals(fd.flow)
+    steps = StepIndex(fd.flow)
     for step in fd.flow.steps:
         where = f"{fd.flow.file} ({fd.flow.name}.{step.name})"
+        if cond.is_join(step) and len(step.in_funcs) > 1 and steps.is_foreach_join(step):
+            # ArgoWorkflows._container_templates
+            raise MetaflowRuleError(
+                "Conditional steps inside a foreach that transition directly into a join step "
+                "are not currently supported.\nAs a workaround, add a common step after the "
+                "conditional steps %s that will transition to a join."
+                % ", ".join(f"*{p}*" for p in step.in_funcs),
+                headline="Argo Workflows error", where=where,
+                hint="add a step after the switch's cases that goes to the join")
         if is_parallel(step):
             raise FlowstacksError(
                 "@parallel steps (self.next(..., num_parallel=N)) are not rendered by "

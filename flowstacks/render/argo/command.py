@@ -15,6 +15,7 @@ from typing import Any
 
 from flowstacks.model.deployment import FlowDeployment, StackContext
 from flowstacks.model.flow import Flow, Step
+from flowstacks.render.argo.switch import Conditionals
 from flowstacks.render.metaflow_runtime import (
     CATCH_FALLBACK_RETRIES, INIT_SCRIPT, KUBERNETES_DEFAULTS, LOGS_DIR, RETRY_DEFAULT_MINUTES,
     RETRY_DEFAULT_TIMES, CodePackageRef, attribute_number, decorator_spec, mflog_env,
@@ -192,6 +193,7 @@ class StepShape:
     after_foreach: bool  # a parent is a foreach: the task gets a split index
     foreach_join_of: str | None  # the step inside the foreach that this join gathers
     last_in_foreach: bool  # inside a foreach and feeding its join: needs root-input-path
+    feeds_join_in_foreach: bool = False  # inside a foreach, its first next step is a join
 
 
 def step_shape(flow: Flow, step: Step) -> StepShape:
@@ -201,11 +203,13 @@ def step_shape(flow: Flow, step: Step) -> StepShape:
     if steps.is_foreach_join(step):
         foreach_join_of = next(n for n in step.in_funcs if steps[n].is_inside_foreach)
     last = False
-    if step.is_inside_foreach and step.next and steps[step.next[0]].type == "join":
+    feeds_join = bool(step.is_inside_foreach and step.next and steps[step.next[0]].type == "join")
+    if feeds_join:
         join = steps[step.next[0]]
         last = any(steps[p].type == "foreach" and steps[p].matching_join == join.name
                    for p in join.split_parents) and not after_foreach
-    return StepShape(step.name == flow.start.name, after_foreach, foreach_join_of, last)
+    return StepShape(step.name == flow.start.name, after_foreach, foreach_join_of, last,
+                     feeds_join)
 
 
 def parameter_file_name(template_name: str) -> str:
@@ -225,9 +229,15 @@ def step_command(ctx: StackContext, fd: FlowDeployment, step: Step, package: Cod
     user_retries = retries(step)[0]
     top = " ".join(_top_level(ctx, fd, step, service_account))
 
+    cond = Conditionals(flow)
+    # some inputs may never have run (a switch's other cases): their unresolved Argo expressions
+    # are passed base64-encoded and sorted out by conditional_input_paths
+    conditional_inputs = (cond.reads_conditional_inputs(step) and not shape.foreach_join_of
+                          and not shape.feeds_join_in_foreach)
     input_paths = "" if shape.is_start else "$(echo $INPUT_PATHS)"
-    paths_expr = "export INPUT_PATHS=''" if shape.is_start else \
-        "export INPUT_PATHS={{inputs.parameters.input-paths}}"
+    paths_expr = "export INPUT_PATHS=''" if shape.is_start else (
+        "export INPUT_PATHS={{=toBase64(inputs.parameters['input-paths'])}}" if conditional_inputs
+        else "export INPUT_PATHS={{inputs.parameters.input-paths}}")
     task_idx = "{{inputs.parameters.split-index}}" if shape.after_foreach or shape.last_in_foreach else ""
     root = "{{inputs.parameters.root-input-path}}" if shape.last_in_foreach else None
     task_str = "-".join([step.name, "{{workflow.creationTimestamp}}", root or input_paths, task_idx])
@@ -245,6 +255,9 @@ def step_command(ctx: StackContext, fd: FlowDeployment, step: Step, package: Cod
         exists = f"{EXECUTABLE} {script} dump --max-value-size=0 {RUN_ID}/_parameters/{params_id}"
         cmds.append(f"if ! {exists} >/dev/null 2>/dev/null; then {init_cmd}; fi")
         input_paths = f"{RUN_ID}/_parameters/{params_id}"
+    elif cond.reads_conditional_inputs(step) and not shape.foreach_join_of:
+        input_paths = ("$(python -m metaflow.plugins.argo.conditional_input_paths %s %s)"
+                       % (input_paths, ",".join(cond.skippable_inputs(step))))
     elif shape.foreach_join_of:
         input_paths = ("$(python -m metaflow.plugins.argo.generate_input_paths %s "
                        "{{workflow.creationTimestamp}} %s {{inputs.parameters.split-cardinality}})"

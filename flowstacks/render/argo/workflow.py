@@ -22,10 +22,9 @@ from flowstacks.render.argo import events
 from flowstacks.render.argo.checks import (
     CRON_WORKFLOW_NAME_MAX, DNS1123_SUBDOMAIN_MAX, check_kubernetes_name, check_steps,
 )
-from flowstacks.render.argo.dag import (
-    check_no_switch, dag_templates, graph_structure, param, sanitize,
-)
+from flowstacks.render.argo.dag import dag_templates, graph_structure, param, sanitize
 from flowstacks.render.argo.env import ARGO_USER, env_list, error_hook_env, step_env
+from flowstacks.render.argo.switch import SWITCH, Conditionals
 from flowstacks.render.artifact import Artifact
 from flowstacks.render.metaflow_runtime import (
     DEFAULT_MAX_WORKERS, DEFAULT_RUNTIME_LIMIT, CodePackageRef,
@@ -145,6 +144,8 @@ def _inputs_outputs(flow: Flow, step: Step) -> tuple[list[dict[str, Any]], list[
         inputs += [param("split-index"), param("root-input-path")]
     outputs = [] if step.type == "end" else [
         {"name": "task-id", "valueFrom": {"path": "/mnt/out/task_id"}}]
+    if step.type == SWITCH:  # the case the step chose, for the when: of the cases
+        outputs.append({"name": "switch-step", "valueFrom": {"path": "/mnt/out/switch_step"}})
     if step.type == "foreach":
         outputs += [{"name": "num-splits", "valueFrom": {"path": "/mnt/out/splits"}},
                     {"name": "split-cardinality",
@@ -186,8 +187,11 @@ def container_template(ctx: StackContext, fd: FlowDeployment, step: Step, packag
     env = step_env(ctx, fd, step, package, trigs)
     if opts.tmpfs_size and opts.tmpfs_tempdir:
         env["METAFLOW_TEMPDIR"] = opts.tmpfs_path
+    # a recursive switch's DAG task runs the steps template named as the step (.dag), which
+    # runs this container as recursive-<step>
+    recursive = Conditionals(fd.flow).is_recursive(step.name)
     template: dict[str, Any] = {
-        "name": sanitize(step.name),
+        "name": sanitize(f"recursive-{step.name}" if recursive else step.name),
         "activeDeadlineSeconds": step.timeout_seconds or DEFAULT_RUNTIME_LIMIT,
         "serviceAccountName": opts.service_account or service_account,
         "inputs": {"parameters": inputs},
@@ -293,7 +297,6 @@ def render_flow(ctx: StackContext, fd: FlowDeployment, package: CodePackageRef,
     """Every Argo object of one flow in one namespace (pure, deterministic)."""
     check_kubernetes_name(fd.argo_template_name, "WorkflowTemplate", fd, DNS1123_SUBDOMAIN_MAX)
     check_steps(fd, ctx.config.kubernetes.namespace)
-    check_no_switch(fd.flow)
     params = parameters(fd)
     trigs = events.triggers(ctx, fd)
     cron = events.cron_workflow(ctx, fd)
