@@ -9,6 +9,8 @@ runs on Step Functions only).
   finishes in time.
 - ConfigFlow: a Config whose file differs per branch (settings/prod.json in both stacks).
 - ForeachFlow: a foreach and its join; AfterForeachFlow: ``@trigger_on_finish(flow='ForeachFlow')``.
+- AfterBothFlow (Airflow): ``@trigger_on_finish(flows=['ForeachFlow', 'ConfigFlow'])``, AND over two
+  upstreams (an Asset condition); flowstacks refuses several upstreams on Step Functions.
 - NestedFlow (Step Functions): a foreach inside a foreach.
 
 Two sessions (one per backend). Measured 2026-11-29 with 2 cores shared by other jobs (load ~20):
@@ -76,7 +78,7 @@ def _artifacts(session, ex):
 
 def _flows(session):
     return ["BranchFlow", "ConfigFlow", "ForeachFlow", "AfterForeachFlow"] + (
-        ["NestedFlow"] if _on(session) == "step-functions" else [])
+        ["NestedFlow"] if _on(session) == "step-functions" else ["AfterBothFlow"])
 
 
 def _on(session):
@@ -135,6 +137,16 @@ def test_trigger_on_finish_starts_the_downstream_flow_after_the_upstream(session
     up, down = _one(session, "ForeachFlow"), _one(session, "AfterForeachFlow")
     assert down.started_by != "run-local" and down.started >= up.stopped - 1
     assert _artifacts(session, down)["marker"] == "'downstream ran'"
+
+
+@pytest.mark.slow
+def test_and_over_two_upstreams_starts_once_after_both(session):
+    if _on(session) != "airflow":
+        pytest.skip("flowstacks refuses AND over several upstreams on Step Functions; synth says so")
+    ups = [_one(session, "ForeachFlow"), _one(session, "ConfigFlow")]
+    down = _one(session, "AfterBothFlow")
+    assert down.started_by != "run-local" and down.started >= max(u.stopped for u in ups) - 1
+    assert _artifacts(session, down)["upstreams"] == repr(sorted(u.pathspec for u in ups))
 
 
 @pytest.mark.slow

@@ -6,10 +6,12 @@ CONFIG = ProjectConfig(
     owner="platform-team",
     orchestrators=OrchestratorChoice(user="step-functions", test="step-functions", prod="step-functions"),
     stacks=[
-        StackSpec(name="prod", configs={"settings": "settings/prod.json"}),
+        # Step Functions refuses AND over several upstreams (flowstacks: EventBridge has no AND)
+        StackSpec(name="prod", configs={"settings": "settings/prod.json"},
+                  flows=["BranchFlow", "ConfigFlow", "ForeachFlow", "AfterForeachFlow", "NestedFlow"]),
         # Airflow refuses a nested foreach (Metaflow's own rule): NestedFlow runs on Step Functions only
         StackSpec(name="prod.af", orchestrator="airflow", configs={"settings": "settings/prod.json"},
-                  flows=["BranchFlow", "ConfigFlow", "ForeachFlow", "AfterForeachFlow"]),
+                  flows=["BranchFlow", "ConfigFlow", "ForeachFlow", "AfterForeachFlow", "AfterBothFlow"]),
     ],
     platform=Platform(
         region="us-east-1",
