@@ -280,19 +280,17 @@ class ProjectConfig(Model):
         for kind, override in sorted(self.platform_overrides.items()):
             if override.dynamodb_table is not None:
                 named[f"platform_overrides['{kind}'].dynamodb_table"] = override.dynamodb_table
-        used = set()
+        shared = set()  # the tables of the classes that opt in to sharing one
         for kind in ("prod", "test", "user"):
             override = self.platform_overrides.get(kind)
             layout = ((override.dynamodb_table_layout if override else None)
                       or self.platform.dynamodb_table_layout or "stack")
-            if layout != "shared":
-                continue
-            for where in (f"platform_overrides['{kind}'].dynamodb_table",
-                          "platform.dynamodb_table", "aws.dynamodb_table"):
-                if where in named:
-                    used.add(where)
-                    break
-        unused = [f"{where} ({table!r})" for where, table in named.items() if where not in used]
+            if layout == "shared":
+                shared.add(next((t for t in (override.dynamodb_table if override else None,
+                                             self.platform.dynamodb_table,
+                                             named.get("aws.dynamodb_table")) if t), None))
+        # by value: a stack's effective config repeats its class's table in aws.dynamodb_table
+        unused = [f"{where} ({table!r})" for where, table in named.items() if table not in shared]
         if unused:
             raise ValueError(
                 f"{', '.join(unused)}: every Step Functions stack now creates and owns its own "
