@@ -32,6 +32,7 @@ TAGGABLE = frozenset({
     "aws:iam/role:Role", "aws:iam/policy:Policy", "aws:sfn/stateMachine:StateMachine",
     "aws:batch/jobDefinition:JobDefinition", "aws:cloudwatch/eventRule:EventRule",
     "aws:cloudwatch/eventBus:EventBus", "aws:s3/bucketObjectv2:BucketObjectv2",
+    "aws:dynamodb/table:Table",
 })
 REQUIRED_TAGS = ("metaflow/production_token", "metaflow/project", "metaflow/branch", "flowstacks/stack")
 ARGO_KINDS = ("WorkflowTemplate", "CronWorkflow", "Sensor")
