@@ -109,3 +109,16 @@ def sfn_state_table_name(project: str, branch_name: str, prefix: str | None = No
         digest = b32sha1(stem)[:_TABLE_HASH_LEN].lower()
         stem = f"{stem[:budget - 1 - _TABLE_HASH_LEN]}-{digest}"
     return stem + SFN_STATE_TABLE_SUFFIX
+
+
+def sfn_table_in_namespace(name: str, branch_name: str, prefix: str | None = None) -> bool:
+    """Whether ``name`` is the foreach-state table :func:`sfn_state_table_name` gives namespace
+    ``branch_name`` of some project (the project is read from the name)."""
+    starts = [name]
+    if prefix:
+        head = _TABLE_UNSAFE.sub("-", prefix) + "_"
+        if name.startswith(head):
+            starts.append(name[len(head):])
+    projects = {s.partition(".")[0] for s in starts}
+    return any(PROJECT_NAME.fullmatch(p) and sfn_state_table_name(p, branch_name, prefix) == name
+               for p in projects)
