@@ -190,7 +190,7 @@ def test_destroying_a_branch_stack_spares_prod(orchestrator):
         assert deleted
         # its own foreach-state table goes with it (it holds only the in-flight join state of
         # this stack's runs); prod's is another table, and protected
-        tables = [d for d in deleted if d.startswith("aws:dynamodb/table:Table:")]
+        tables = [d for d in deleted if d and d.startswith("aws:dynamodb/table:Table:")]
         if orchestrator == "step-functions":
             assert tables == [f"aws:dynamodb/table:Table:example_project.{stack}.sfn-state"]
             assert all(r["protect"] for r in prod if r["type"] == "aws:dynamodb/table:Table")
