@@ -210,7 +210,7 @@ def names_in_namespace(res: Resource, stack: StackInfo) -> list[str]:
         if isinstance(name, str) and not sfn_table_in_namespace(name, stack.branch_name, prefix):
             out.append(f"DynamoDB table {name!r} is not the foreach-state table of namespace "
                        f"'{stack.branch_name}' ([PREFIX_]<project>.{stack.branch_name}.sfn-state); "
-                       f"{fix}")
+                       f"{_outside(name, stack)}")
     if res.type == "kubernetes:apiextensions.k8s.io/v1:CustomResource" or (
             res.type.startswith("kubernetes:argoproj.io/")):
         meta = res.inputs.get("metadata") or {}
