@@ -67,7 +67,7 @@ def _relevant(target: str, orchestrator: str) -> bool:
     IRSA provider for Airflow too; Airflow's own: Airflow)."""
     if target.startswith("airflow.") or target.startswith("runtime.airflow_"):
         return orchestrator == "airflow"
-    if target in ("aws.batch_job_queue", "aws.dynamodb_table"):
+    if target in ("aws.batch_job_queue", "aws.dynamodb_table", "runtime.dynamodb_table_layout"):
         return orchestrator == "step-functions"
     if target.startswith("kubernetes."):
         return orchestrator == "argo" or (
