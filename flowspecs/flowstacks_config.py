@@ -19,7 +19,6 @@ CONFIG = ProjectConfig(
         account_id="123456789012",
         datastore_root="s3://example-metaflow/metaflow",
         batch_job_queue="metaflow-prod-queue",
-        dynamodb_table="metaflow-sfn-state",
         service_url="https://metaflow.example.com/api",  # runs show up in the Metaflow client
         secrets_backend="aws-secrets-manager",  # @secrets(sources=["<secret name>"])
         secrets_region="us-east-1",
@@ -30,9 +29,9 @@ CONFIG = ProjectConfig(
         # default layout); test/user may read prod's models (never write): off by default
         # read_prod_datastore=True,
     ),
-    # per namespace class, what differs: prod records its runs in its own metadata service and
-    # keeps its foreach state in its own DynamoDB table
-    platform_overrides={"prod": Platform(service_url="https://metaflow-prod.example.com/api",
-                                         dynamodb_table="metaflow-sfn-state-prod")},
+    # per namespace class, what differs: prod records its runs in its own metadata service
+    # (every Step Functions stack keeps its foreach state in its own DynamoDB table, named for its
+    # namespace: <project>.<branch>.sfn-state)
+    platform_overrides={"prod": Platform(service_url="https://metaflow-prod.example.com/api")},
     kubernetes=Kubernetes(namespace="metaflow"),  # Argo's pods (Airflow's: airflow.namespace)
 )

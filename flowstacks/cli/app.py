@@ -72,7 +72,8 @@ def synth(
 
     platforms = {name: project.stack_platform(name)[1] for name in stacks
                  if name != PLATFORM_STACK}
-    for warning in platform_warnings(platforms):
+    orchestrators = {name: project.orchestrator(name) for name in platforms}
+    for warning in platform_warnings(platforms, orchestrators):
         _err(f"warning: {warning}")  # also with --quiet: it is about the output, not progress
     from flowstacks.deploy.placeholders import find_placeholders, placeholder_note
 

@@ -5,8 +5,10 @@ namespace must not own (every namespace uses them; destroying a branch stack mus
 ``flowstacks synth --stack platform``) then creates, for every stack of the matrix and for
 developer (``user.*``) stacks, from their resolved platform settings:
 
-- the Step Functions DynamoDB table (hash key ``pathspec``, TTL on ``ttl``:
-  :mod:`flowstacks.doctor.prereqs`),
+- a DynamoDB table that Step Functions namespaces share, only for namespace classes that opt in
+  with ``dynamodb_table_layout='shared'`` (hash key ``pathspec``, TTL on ``ttl``:
+  :mod:`flowstacks.doctor.prereqs`); by default every Step Functions stack creates and owns its
+  own table (issue 16), so there is none to create here,
 - the Kubernetes namespaces the Argo and Airflow pods run in,
 - Argo Events: the EventBus each sensor listens on and the webhook EventSource that publishes
   Metaflow's events to it, in the sensor's namespace (an EventSource publishes only to a bus of
@@ -58,7 +60,7 @@ def require_enabled(project: ProjectDir) -> None:
         raise FlowstacksError(
             f"the '{PLATFORM_STACK}' stack is opt-in", where=f"{project.config_file}",
             hint="set platform_stack=True in the ProjectConfig to let flowstacks create the "
-            "DynamoDB table, Kubernetes namespaces and Argo Events objects")
+            "Kubernetes namespaces, Argo Events objects and any shared DynamoDB table")
 
 
 def _webhook(url: str, where: str) -> tuple[int, str]:
@@ -95,10 +97,12 @@ def plan_platform(project: ProjectDir) -> PlatformPlan:
     base = base_config.aws
     tables, namespaces, buses, sources, elsewhere = set(), set(), set(), set(), set()
     for stack in [*project.stacks(), _USER_STAND_IN]:
-        config = project.stack_platform(stack)[0]
+        config, platform = project.stack_platform(stack)
         orchestrator = project.orchestrator(stack)
         label = "user.* stacks" if stack == _USER_STAND_IN else f"stack '{stack}'"
         if orchestrator == "step-functions":
+            if platform.owns_dynamodb_table:
+                continue  # the stack creates its own table (issue 16)
             aws = config.aws
             if (aws.account_id, aws.region) != (base.account_id, base.region):
                 elsewhere.add(f"DynamoDB table {aws.dynamodb_table} in {aws.account_id}/"

@@ -1,7 +1,9 @@
 """What must already exist for a stack to run, derived from what the stack deploys (pure).
 
 ``flowstacks doctor`` synthesizes the stack offline and reads its manifest: every S3 bucket an
-object is written to, every Batch job queue and DynamoDB table a state machine calls, every
+object is written to, every Batch job queue a state machine calls and the DynamoDB table it
+calls when the namespace shares one (``dynamodb_table_layout='shared'``; by default the stack
+creates its own, which is then no prerequisite), every
 EventBridge bus a rule listens on, every Kubernetes namespace an object lives in, every Argo
 Events bus and event source a sensor waits on, every OIDC provider a role trusts. What the
 manifest cannot show (the secrets ``@secrets`` reads, the metadata service tasks report to, the
@@ -32,8 +34,9 @@ KINDS = (
 PLATFORM_KINDS = frozenset({"dynamodb-table", "kubernetes-namespace", "argo-events-bus",
                             "argo-events-source"})
 # metaflow/plugins/aws/step_functions/dynamo_db_client.py: items keyed by "pathspec" (a string),
-# expiring through the "ttl" attribute; the table itself is the infrastructure's
-# (metaflow-tools' CloudFormation/Terraform create it with that schema).
+# expiring through the "ttl" attribute; Metaflow leaves the table to the infrastructure
+# (metaflow-tools' CloudFormation/Terraform create it with that schema); flowstacks' stacks create
+# their own with it (flowstacks/deploy/components/sfn_table.py).
 TABLE_HASH_KEY = "pathspec"
 TABLE_TTL_ATTRIBUTE = "ttl"
 
@@ -64,7 +67,7 @@ def _relevant(target: str, orchestrator: str) -> bool:
     IRSA provider for Airflow too; Airflow's own: Airflow)."""
     if target.startswith("airflow.") or target.startswith("runtime.airflow_"):
         return orchestrator == "airflow"
-    if target in ("aws.batch_job_queue", "aws.dynamodb_table"):
+    if target in ("aws.batch_job_queue", "aws.dynamodb_table", "runtime.dynamodb_table_layout"):
         return orchestrator == "step-functions"
     if target.startswith("kubernetes."):
         return orchestrator == "argo" or (
@@ -141,6 +144,9 @@ _NAMESPACE_SETTING = {"argo": "kubernetes.namespace", "airflow": "airflow.namesp
 
 def _from_manifest(ctx: StackContext, manifest: Mapping[str, Any], out: _Collector) -> None:
     aws = ctx.config.aws
+    # what the stack creates itself is no prerequisite: its own foreach-state table (issue 16)
+    created_tables = {r["inputs"].get("name") for r in manifest["resources"]
+                      if r["type"] == "aws:dynamodb/table:Table"}
     for res in manifest["resources"]:
         kind, inputs, name = res["type"], res.get("inputs") or {}, res["name"]
         if kind.startswith("aws:s3/bucketObject"):
@@ -162,7 +168,8 @@ def _from_manifest(ctx: StackContext, manifest: Mapping[str, Any], out: _Collect
                             "with a compute environment that can run the job definitions' "
                             "images", f"state machine {inputs.get('name', name)}",
                             _src(ctx, "aws.batch_job_queue"))
-                if ":dynamodb:" in resource and "TableName" in params:
+                if (":dynamodb:" in resource and "TableName" in params
+                        and params["TableName"] not in created_tables):
                     out.add("dynamodb-table", params["TableName"],
                             f"hash key '{TABLE_HASH_KEY}' (string), TTL on '{TABLE_TTL_ATTRIBUTE}'",
                             f"state machine {inputs.get('name', name)}",

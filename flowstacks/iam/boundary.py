@@ -12,8 +12,8 @@ role by the stack's bootstrap run (an admin), and out of the deployer's reach: i
 
 Its statements are the namespace's ceiling, written from the stack's context alone (so that the
 bootstrap creates it before any role): the namespace's own datastore root (read-only on prod's
-roots when ``read_prod_datastore``), its state machines, job definitions and queues, the
-DynamoDB items of its flows, its secrets and KMS key. Every statement of the stack's roles lies
+roots when ``read_prod_datastore``), its state machines, job definitions and queues, the items
+of its own foreach-state table (Step Functions), its secrets and KMS key. Every statement of the stack's roles lies
 inside it (tests/reliability/test_isolation.py proves it). Pure.
 """
 
@@ -79,11 +79,14 @@ def boundary_statements(ctx: StackContext) -> list[dict[str, Any]]:
     sts.append(statement("SyncEventsRule", ["events:DescribeRule", "events:PutRule",
                                             "events:PutTargets"],
                          [_arn(ctx, "events", "rule/StepFunctionsGetEventsForBatchJobsRule")]))
-    table = _arn(ctx, "dynamodb", f"table/{aws.dynamodb_table}")
-    sts.append(statement("NamespaceItems", ["dynamodb:GetItem", "dynamodb:PutItem",
-                                            "dynamodb:UpdateItem"], [table],
-                         leading_keys_condition(ctx)))
-    sts.append(statement("StateMachineItems", ["dynamodb:GetItem"], [table]))
+    if ctx.orchestrator == "step-functions":
+        # the namespace's own foreach-state table (or, with dynamodb_table_layout 'shared', the
+        # table its class shares): flowstacks/iam/dynamodb.py
+        table = _arn(ctx, "dynamodb", f"table/{aws.dynamodb_table}")
+        sts.append(statement("NamespaceItems", ["dynamodb:GetItem", "dynamodb:PutItem",
+                                                "dynamodb:UpdateItem"], [table],
+                             leading_keys_condition(ctx)))
+        sts.append(statement("StateMachineItems", ["dynamodb:GetItem"], [table]))
     sts += [dict(s, Sid=f"Runtime{s['Sid']}") for s in task_statements(ctx)]
     return sts
 

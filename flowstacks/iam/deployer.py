@@ -8,7 +8,7 @@ allowed (:mod:`flowstacks.iam.provider_calls`, docs/provider-calls.md).
 
 Name patterns come from the names Metaflow gives this namespace (``<project>.<branch>.*`` for
 state machines and rules, the token prefix for roles, the flows' datastore prefixes for code
-packages); resources whose names cannot carry the namespace are bound by tag conditions instead.
+packages, the exact name of its foreach-state table); resources whose names cannot carry the namespace are bound by tag conditions instead.
 """
 
 from __future__ import annotations
@@ -23,6 +23,11 @@ from flowstacks.model.deployment import StackContext
 from flowstacks.naming.namespace import eventbridge_namespace_prefix, sfn_namespace_prefix
 
 PURPOSE = "deployer"
+# What the provider calls on the namespace's foreach-state table (flowstacks/iam/provider_calls.py).
+TABLE_ACTIONS = ("dynamodb:CreateTable", "dynamodb:DeleteTable", "dynamodb:DescribeContinuousBackups",
+                 "dynamodb:DescribeTable", "dynamodb:DescribeTimeToLive",
+                 "dynamodb:ListTagsOfResource", "dynamodb:TagResource", "dynamodb:UntagResource",
+                 "dynamodb:UpdateTable", "dynamodb:UpdateTimeToLive")
 
 
 def _tag_condition(ctx: StackContext, key: str, operator: str = "StringEquals") -> dict[str, Any]:
@@ -212,6 +217,11 @@ def deployer_statements(ctx: StackContext,
                       _tag_condition(ctx, "aws:ResourceTag")),
             statement("ReadJobDefinitions", ["batch:DescribeJobDefinitions"], ["*"]),
         ]
+        if ctx.platform.owns_dynamodb_table:
+            # The namespace's own foreach-state table (issue 16), by its exact name: no other
+            # namespace's table (a shared one is a prerequisite, created elsewhere).
+            table = f"arn:aws:dynamodb:{region}:{account}:table/{aws.dynamodb_table}"
+            sts.append(statement("ForeachStateTable", list(TABLE_ACTIONS), [table]))
     if ctx.orchestrator == "airflow":
         a = ctx.config.airflow
         keys = sorted({f"{a.dags_prefix}{f.airflow_dag_id}.py" for f in ctx.flows if f.airflow_dag_id})

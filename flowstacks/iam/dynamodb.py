@@ -10,11 +10,15 @@ by task id for now"; ``dynamo_db_client.py`` writes ``pathspec`` = that id,
 ``dynamo_db``). The hash key is a random job UUID: nothing in it names the project, flow or
 namespace, so ``dynamodb:LeadingKeys`` cannot tell one namespace's items from another's.
 
-What IAM can do, and flowstacks does: grant only the three item actions on the configured table,
-and only on the attributes Metaflow writes (``dynamodb:Attributes``). What it cannot: keep a
-task of one namespace from writing an item of another whose Batch job id it knows (task roles
-may not list or describe Batch jobs, so it would have to guess a UUID). Namespaces that must
-not share items get their own table: ``platform_overrides['prod'].dynamodb_table``.
+So namespaces are kept apart by table, not by key (issue 16): every Step Functions stack creates
+and owns its own table (``[PREFIX_]<project>.<branch>.sfn-state``,
+:func:`flowstacks.naming.namespace.sfn_state_table_name`), and its roles get item actions on that
+one table ARN only: the task role ``GetItem``/``PutItem``/``UpdateItem`` restricted to the
+attributes Metaflow writes (``dynamodb:Attributes``), the execution role ``GetItem``; the deployer
+manages that table and no other. With ``dynamodb_table_layout='shared'`` (an explicit opt-in) the
+namespaces configured with one table share it again, and a task of one could write an item of
+another whose Batch job id it knows (task roles may not list or describe Batch jobs, so it would
+have to guess a UUID).
 """
 
 from __future__ import annotations

@@ -47,6 +47,12 @@ SOURCES: dict[str, tuple[str, str]] = {
     # aws_iam_policy (the namespace's permissions boundary, issue 16): the calls of the IAM API
     # a managed policy's lifecycle takes; not re-read from the provider's source in this change.
     "policy": ("internal/service/iam/policy.go", "not re-read: IAM API of managed policies"),
+    # aws_dynamodb_table (a Step Functions namespace's foreach-state table, issue 16): read in the
+    # version the code index returned (aws-sdk-go v1 era); the calls for a table without
+    # replicas, streams, indexes or point-in-time recovery are CreateTable, DescribeTable (wait),
+    # UpdateTimeToLive/DescribeTimeToLive (ttl enabled), DescribeContinuousBackups, ListTags,
+    # UpdateTable, DeleteTable.
+    "table": ("internal/service/dynamodb/table.go", "index id 46863010997 (aws-sdk-go v1)"),
     # Not provider source: AWS documentation of implicit authorisation (see docs/provider-calls.md).
     "aws-docs": ("AWS documentation: implicit authorisation", "not provider source"),
 }
@@ -276,6 +282,31 @@ CATALOG: dict[str, tuple[Call, ...]] = {
              "*", "none", "job-definition"),
         Call("delete", "DeregisterJobDefinition (each revision)", "batch:DeregisterJobDefinition",
              "revision", "none", "job-definition"),
+    ),
+    "aws:dynamodb/table:Table": (
+        Call("create", "CreateTable (Tags, SSESpecification)", "dynamodb:CreateTable", "self",
+             "all", "table", new=True),
+        Call("create", "CreateTable Tags", "dynamodb:TagResource", "self", "all", "aws-docs",
+             "tag-on-create", new=True),
+        Call("create", "DescribeTable (wait for ACTIVE)", "dynamodb:DescribeTable", "self", "none",
+             "table"),
+        Call("create", "UpdateTimeToLive (ttl.enabled)", "dynamodb:UpdateTimeToLive", "self",
+             "none", "table"),
+        Call("create", "DescribeTimeToLive (wait)", "dynamodb:DescribeTimeToLive", "self", "none",
+             "table"),
+        Call("read", "DescribeTable", "dynamodb:DescribeTable", "self", "none", "table"),
+        Call("read", "DescribeContinuousBackups", "dynamodb:DescribeContinuousBackups", "self",
+             "none", "table"),
+        Call("read", "DescribeTimeToLive", "dynamodb:DescribeTimeToLive", "self", "none", "table"),
+        Call("read", "ListTagsOfResource", "dynamodb:ListTagsOfResource", "self", "none", "table"),
+        Call("update", "UpdateTable (billing mode, encryption)", "dynamodb:UpdateTable", "self",
+             "none", "table"),
+        Call("update", "DescribeTable (wait)", "dynamodb:DescribeTable", "self", "none", "table"),
+        Call("update", "UpdateTimeToLive", "dynamodb:UpdateTimeToLive", "self", "none", "table"),
+        *_tag_updates("dynamodb", "table"),
+        Call("delete", "DeleteTable", "dynamodb:DeleteTable", "self", "none", "table"),
+        Call("delete", "DescribeTable (wait for deletion)", "dynamodb:DescribeTable", "self",
+             "none", "table"),
     ),
 }
 

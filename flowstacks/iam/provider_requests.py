@@ -95,6 +95,8 @@ def target_arn(subject: Subject, target: str, region: str, account: str) -> str 
         return _arn("states", region, account, f"stateMachine:{i['name']}")
     if kind.endswith(":JobDefinition"):
         return _arn("batch", region, account, f"job-definition/{i['name']}")
+    if kind == "aws:dynamodb/table:Table":
+        return _arn("dynamodb", region, account, f"table/{i['name']}")
     raise ValueError(f"no ARN for {target} of {subject.type}")
 
 

@@ -6,9 +6,10 @@ service of this account:
 - the state machine execution role (``states.amazonaws.com``): ``batch:SubmitJob`` on this
   namespace's job definitions and the queues its tasks use, what ``submitJob.sync`` needs to wait
   for the job (the managed EventBridge rule, ``DescribeJobs``/``TerminateJob``), and
-  ``dynamodb:GetItem`` on the configured table when a foreach reads its cardinality;
+  ``dynamodb:GetItem`` on the namespace's own foreach-state table (:mod:`flowstacks.iam.dynamodb`)
+  when a foreach reads its cardinality;
 - the Batch task role (``ecs-tasks.amazonaws.com``): the datastore (this project's flows only)
-  and, with a foreach, the DynamoDB items the Metaflow runtime writes and reads;
+  and, with a foreach, the items the Metaflow runtime writes and reads in that table;
 - the EventBridge role (``events.amazonaws.com``): ``states:StartExecution`` on this namespace's
   scheduled or triggered state machines only.
 """
@@ -123,8 +124,8 @@ def task_role(ctx: StackContext, needs: StateNeeds) -> RoleDocument:
     if needs.dynamodb_tables:
         # step_functions_decorator writes the foreach cardinality and the parent task ids of a
         # foreach join; the join reads them back (dynamo_db_client.py).
-        # Keyed by Batch job id, not by flow: dynamodb:LeadingKeys cannot scope it
-        # (flowstacks/iam/dynamodb.py); Metaflow's attributes only.
+        # Keyed by Batch job id, not by flow: dynamodb:LeadingKeys cannot scope it, the table
+        # is the namespace's own (flowstacks/iam/dynamodb.py); Metaflow's attributes only.
         statements.append(statement(
             "ForeachState", ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
             [dynamodb_table_arn(ctx, t) for t in needs.dynamodb_tables],

@@ -70,7 +70,10 @@ def _resolve(config: ProjectConfig, kind, flows_dir: Path, env: Mapping[str, str
     return resolve_platform(config, kind, values, profile, source, branch_name)
 
 
-def platform_warnings(platforms: Mapping[str, ResolvedPlatform]) -> list[str]:
+def platform_warnings(platforms: Mapping[str, ResolvedPlatform],
+                      orchestrators: Mapping[str, str] | None = None) -> list[str]:
     """What ``flowstacks synth`` warns about for each stack -> its platform (e.g. runs the
-    Metaflow client cannot see: no metadata service configured)."""
-    return [w for stack, platform in platforms.items() for w in platform.warnings(stack)]
+    Metaflow client cannot see: no metadata service configured); ``orchestrators``: each
+    stack's backend, when known."""
+    return [w for stack, platform in platforms.items()
+            for w in platform.warnings(stack, (orchestrators or {}).get(stack))]

@@ -2,7 +2,7 @@
 
 run-local consumes the deployment as the cloud would: every resource of ``manifest.json`` with its
 inputs, the code package objects' files, and the references inside the state machine
-definitions (job queues, DynamoDB tables) that name infrastructure the stack expects to exist.
+definitions (job queues, a shared DynamoDB table) that name infrastructure the stack expects to exist.
 Only :func:`synthesize` and :func:`write_packages` call into flowstacks itself.
 """
 

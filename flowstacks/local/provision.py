@@ -1,8 +1,10 @@
 """Create a deployment's resources in the emulated account, as ``pulumi up`` would in a real one.
 
-Besides the stack's own resources, the account is given what the stack expects to exist (its
-config names them, the stack does not create them): the datastore bucket, the Batch job queue
-(with a compute environment behind it) and the DynamoDB table the foreach states use.
+Besides the stack's own resources (its foreach-state DynamoDB table among them), the account is
+given what the stack expects to exist (its config names them, the stack does not create them): the
+datastore bucket, the Batch job queue (with a compute environment behind it) and, when the
+namespace shares one (``dynamodb_table_layout='shared'``), the DynamoDB table the foreach states
+use.
 """
 
 from __future__ import annotations
@@ -80,13 +82,35 @@ def _platform(acct: Account, dep: Deployment) -> None:
     for queue in sorted(dep.job_queues() - existing):
         batch.create_job_queue(jobQueueName=queue.rsplit("/", 1)[-1], state="ENABLED", priority=1,
                                computeEnvironmentOrder=[{"order": 1, "computeEnvironment": ce_arn}])
-    for table in sorted(dep.dynamodb_tables()):
+    own = {r["inputs"]["name"] for r in dep.of_type("aws:dynamodb/table:Table")}
+    for table in sorted(dep.dynamodb_tables() - own):
+        # a shared table (dynamodb_table_layout 'shared'), created outside the stack:
         # Metaflow's documented table for Step Functions: key `pathspec` (S), TTL on `ttl`
         _ensure(lambda: ddb.create_table(
             TableName=table, BillingMode="PAY_PER_REQUEST",
             KeySchema=[{"AttributeName": "pathspec", "KeyType": "HASH"}],
             AttributeDefinitions=[{"AttributeName": "pathspec", "AttributeType": "S"}]),
             ("ResourceInUseException",))
+
+
+def _tables(acct: Account, dep: Deployment) -> None:
+    """The stack's own foreach-state table (issue 16), from its manifest inputs."""
+    ddb = acct("dynamodb")
+    for res in dep.of_type("aws:dynamodb/table:Table"):
+        i = res["inputs"]
+        kwargs: dict[str, Any] = {
+            "TableName": i["name"], "BillingMode": i.get("billingMode", "PROVISIONED"),
+            "KeySchema": [{"AttributeName": i["hashKey"], "KeyType": "HASH"}],
+            "AttributeDefinitions": [{"AttributeName": a["name"], "AttributeType": a["type"]}
+                                     for a in i.get("attributes") or []],
+            "Tags": [{"Key": k, "Value": v} for k, v in (i.get("tags") or {}).items()]}
+        if (i.get("serverSideEncryption") or {}).get("enabled"):
+            kwargs["SSESpecification"] = {"Enabled": True}
+        _ensure(lambda: ddb.create_table(**kwargs), ("ResourceInUseException",))
+        ttl = i.get("ttl") or {}
+        if ttl.get("enabled"):
+            ddb.update_time_to_live(TableName=i["name"], TimeToLiveSpecification={
+                "Enabled": True, "AttributeName": ttl["attributeName"]})
 
 
 def _roles(acct: Account, dep: Deployment) -> None:
@@ -183,6 +207,7 @@ def _rules(acct: Account, dep: Deployment) -> None:
 def provision(acct: Account, dep: Deployment, project_dir: Path) -> None:
     """Everything the stack and its platform need, in dependency order."""
     _platform(acct, dep)
+    _tables(acct, dep)
     _roles(acct, dep)
     _job_definitions(acct, dep)
     _packages(acct, dep, project_dir)

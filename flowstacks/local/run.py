@@ -46,6 +46,9 @@ class LocalRun:
     seconds: float = 0.0
     service_url: str | None = None
     endpoint: str | None = None
+    # DynamoDB table -> the items it holds after the runs (Step Functions foreach state: each
+    # stack's own table, issue 16)
+    tables: dict[str, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -248,6 +251,9 @@ def run_stacks(project_dir: Path, plans: list[tuple[str, list[str] | None]],
                                           Path(project_dir))
         else:
             run.executions = _run_step_functions(run, acct, plans, params or {}, reporter, timeout)
+            ddb = acct("dynamodb")
+            run.tables = {t: ddb.scan(TableName=t, Select="COUNT")["Count"]
+                          for t in ddb.list_tables()["TableNames"]}
         for ex in run.executions:
             for task in ex.failed_tasks or ([] if ex.status == "SUCCEEDED" else [None]):
                 reporter.failure(ex, task, log_tail(acct, task) if task else "")

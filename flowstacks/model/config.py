@@ -48,7 +48,10 @@ class Aws(Model):
     account_id: str = "123456789012"
     datastore_root: str = "s3://metaflow-datastore/metaflow"
     batch_job_queue: str = "metaflow-job-queue"
-    dynamodb_table: str = "metaflow-sfn-state"
+    dynamodb_table: str = Field(
+        "metaflow-sfn-state", description="the foreach-state table of a stack's state machines: "
+        "in a stack's effective config its own table (named for its namespace), or with "
+        "dynamodb_table_layout 'shared' the shared one; set it only with that opt-in")
     state_machine_prefix: str | None = Field(
         None, description="METAFLOW_SFN_STATE_MACHINE_PREFIX: prepended as PREFIX_<name>")
     event_bus: str = "default"
@@ -221,8 +224,9 @@ class ProjectConfig(Model):
         default_factory=dict,
         description="per namespace class (prod, test, user): what differs from platform")
     platform_stack: bool = Field(
-        False, description="the opt-in 'platform' stack: creates the shared DynamoDB table, "
-        "Kubernetes namespaces and Argo Events bus and webhook source the namespaces use")
+        False, description="the opt-in 'platform' stack: creates the Kubernetes namespaces, the "
+        "Argo Events bus and webhook source and any shared DynamoDB table (dynamodb_table_layout "
+        "'shared') the namespaces use")
 
     @field_validator("project")
     @classmethod
@@ -261,6 +265,38 @@ class ProjectConfig(Model):
                 raise ValueError(
                     f"platform.{setting.field} ({mine!r}) and {setting.legacy} "
                     f"({getattr(legacy, name)!r}) disagree: set it in platform only")
+        return self
+
+    @model_validator(mode="after")
+    def _shared_table_opt_in(self) -> "ProjectConfig":
+        """A DynamoDB table named in the config is used only by namespace classes that opt in to
+        sharing one (``dynamodb_table_layout='shared'``): by default every Step Functions stack
+        creates its own (issue 16), and a name that silently stopped mattering would mislead."""
+        named: dict[str, str] = {}  # where a table is named -> the table
+        if self.platform.dynamodb_table is not None:
+            named["platform.dynamodb_table"] = self.platform.dynamodb_table
+        if "dynamodb_table" in self.aws.model_fields_set:
+            named["aws.dynamodb_table"] = self.aws.dynamodb_table
+        for kind, override in sorted(self.platform_overrides.items()):
+            if override.dynamodb_table is not None:
+                named[f"platform_overrides['{kind}'].dynamodb_table"] = override.dynamodb_table
+        shared = set()  # the tables of the classes that opt in to sharing one
+        for kind in ("prod", "test", "user"):
+            override = self.platform_overrides.get(kind)
+            layout = ((override.dynamodb_table_layout if override else None)
+                      or self.platform.dynamodb_table_layout or "stack")
+            if layout == "shared":
+                shared.add(next((t for t in (override.dynamodb_table if override else None,
+                                             self.platform.dynamodb_table,
+                                             named.get("aws.dynamodb_table")) if t), None))
+        # by value: a stack's effective config repeats its class's table in aws.dynamodb_table
+        unused = [f"{where} ({table!r})" for where, table in named.items() if table not in shared]
+        if unused:
+            raise ValueError(
+                f"{', '.join(unused)}: every Step Functions stack now creates and owns its own "
+                "DynamoDB table (a shared one lets namespaces read and write each other's "
+                "foreach state); remove the table name, or keep sharing it with "
+                "dynamodb_table_layout='shared' in the same Platform")
         return self
 
     def stack(self, name: str) -> StackSpec | None:

@@ -31,6 +31,14 @@ DEFAULT_DATASTORE_LAYOUT: DatastoreLayout = "namespace"
 # namespace, "<configured>-<branch as a DNS label>"; "shared": the configured one for all.
 KubernetesLayout = Literal["class", "namespace", "shared"]
 DEFAULT_KUBERNETES_LAYOUT: KubernetesLayout = "class"
+# Where a Step Functions stack keeps Metaflow's foreach state (issue 16): "stack": a DynamoDB
+# table the stack creates and owns, named for its namespace
+# (flowstacks.naming.namespace.sfn_state_table_name); "shared": the configured dynamodb_table,
+# created outside the stack (the opt-in platform stack can), which every namespace configured
+# with it shares (their tasks can read and write each other's items: Metaflow keys them by a
+# Batch job id that names no namespace).
+DynamoDBTableLayout = Literal["stack", "shared"]
+DEFAULT_DYNAMODB_TABLE_LAYOUT: DynamoDBTableLayout = "stack"
 
 _ACCOUNT_RE = re.compile(r"^\d{12}$")
 S3_URL_RE = re.compile(r"^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/.*)?$")
@@ -92,7 +100,14 @@ class Platform(BaseModel):
         None, description="test/user task roles may read (never write) prod's objects of the "
         "project's flows (evaluating against prod models); default off")
     batch_job_queue: str | None = Field(None, description="METAFLOW_BATCH_JOB_QUEUE")
-    dynamodb_table: str | None = Field(None, description="METAFLOW_SFN_DYNAMO_DB_TABLE")
+    dynamodb_table: str | None = Field(
+        None, description="METAFLOW_SFN_DYNAMO_DB_TABLE, only with dynamodb_table_layout "
+        "'shared': an existing table the namespaces of the class share")
+    dynamodb_table_layout: DynamoDBTableLayout | None = Field(
+        None, description="'stack' (default): every Step Functions stack creates and owns its "
+        "own foreach-state table, named for its namespace; 'shared': the namespaces use "
+        "dynamodb_table (or METAFLOW_SFN_DYNAMO_DB_TABLE), created outside the stack, and can "
+        "read and write each other's foreach state")
     # -- Kubernetes / Argo ------------------------------------------------------------------------
     kubernetes_namespace: str | None = Field(
         None, description="METAFLOW_KUBERNETES_NAMESPACE: the pods' namespace (Argo and Airflow)")
@@ -295,11 +310,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("airflow_in_cluster", "runtime.airflow_in_cluster"),
     Setting("datastore_layout", "runtime.datastore_layout"),
     Setting("kubernetes_namespace_layout", "runtime.kubernetes_namespace_layout"),
+    Setting("dynamodb_table_layout", "runtime.dynamodb_table_layout"),
     Setting("read_prod_datastore", "runtime.read_prod_datastore"),
 )
 # Every Metaflow key a stack may read (load/platform.py reads exactly these).
 METAFLOW_KEYS: tuple[str, ...] = tuple(dict.fromkeys(
     k for s in SETTINGS for k in s.metaflow)) + ("SERVICE_AUTH_KEY",)
+
+# Metaflow config keys only Step Functions deployments use.
+SFN_ONLY_KEYS = ("METAFLOW_SFN_DYNAMO_DB_TABLE",)
 
 # Where a value came from when nothing set it.
 DEFAULT_SOURCE = "flowstacks default"
@@ -325,6 +344,7 @@ class ResolvedPlatform(BaseModel):
     metaflow_profile: str | None = None
     datastore_layout: DatastoreLayout = DEFAULT_DATASTORE_LAYOUT
     kubernetes_namespace_layout: KubernetesLayout = DEFAULT_KUBERNETES_LAYOUT
+    dynamodb_table_layout: DynamoDBTableLayout = DEFAULT_DYNAMODB_TABLE_LAYOUT
     # The namespace class's configured root; the stack's own is config.aws.datastore_root.
     datastore_class_root: str | None = None
     read_prod_datastore: bool = False
@@ -348,8 +368,14 @@ class ResolvedPlatform(BaseModel):
         source = self.sources.get("runtime.metadata", DEFAULT_SOURCE)
         return not (source == DEFAULT_SOURCE or source.startswith("METAFLOW_"))
 
-    def warnings(self, stack: str) -> list[str]:
-        """What ``flowstacks synth`` warns about for ``stack``."""
+    @property
+    def owns_dynamodb_table(self) -> bool:
+        """Whether a Step Functions stack creates its own foreach-state table (layout 'stack')."""
+        return self.dynamodb_table_layout == "stack"
+
+    def warnings(self, stack: str, orchestrator: str | None = None) -> list[str]:
+        """What ``flowstacks synth`` warns about for ``stack`` (deployed with ``orchestrator``:
+        what only another backend uses is not worth a warning)."""
         out = []
         if self.metadata == "local" and not self.metadata_chosen:
             out.append(
@@ -358,6 +384,8 @@ class ResolvedPlatform(BaseModel):
                 "task; set platform=Platform(service_url=...) (or METAFLOW_SERVICE_URL and "
                 "METAFLOW_DEFAULT_METADATA=service), or Platform(metadata='local') if that is "
                 "intended")
-        for _, why in sorted(self.ignored.items()):
+        for key, why in sorted(self.ignored.items()):
+            if key in SFN_ONLY_KEYS and orchestrator not in (None, "step-functions"):
+                continue
             out.append(f"stack '{stack}': {why}")
         return out

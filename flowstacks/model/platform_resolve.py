@@ -34,6 +34,14 @@ AUTH_KEY_IGNORED = ("{source} is not deployed: tasks get the service auth key on
                     "(pulumi config set --secret flowstacks:serviceAuthKey ...)")
 
 
+TABLE_IGNORED = ("{source} ({table!r}) is not deployed: every Step Functions stack creates and "
+                 "owns its own DynamoDB table, so namespaces cannot touch each other's foreach "
+                 "state; set dynamodb_table_layout='shared' (with dynamodb_table) to use a "
+                 "shared table instead")
+OWN_TABLE_SOURCE = ("the stack's own table, named for its namespace "
+                    "(dynamodb_table_layout 'stack', the default)")
+
+
 def class_profile(config: ProjectConfig, kind: NamespaceClass) -> tuple[str | None, str | None]:
     """The Metaflow profile the flowstacks config names for a namespace class, and where."""
     override = config.platform_overrides.get(kind)
@@ -111,6 +119,15 @@ def resolve_platform(config: ProjectConfig, kind: NamespaceClass, metaflow: Meta
         values["aws.datastore_root"] = namespace_datastore_root(
             class_root, branch_name, runtime.get("datastore_layout") or "namespace")
     ignored = {}
+    if (runtime.get("dynamodb_table_layout") or "stack") == "stack":
+        # The stack names and creates its own table (load/project.py, issue 16); a table from
+        # the Metaflow config would be shared with every namespace configured with it.
+        found = sources.get("aws.dynamodb_table", DEFAULT_SOURCE)
+        if found.startswith("METAFLOW_"):
+            ignored["METAFLOW_SFN_DYNAMO_DB_TABLE"] = TABLE_IGNORED.format(
+                source=found, table=values["aws.dynamodb_table"])
+        values.pop("aws.dynamodb_table", None)
+        sources["aws.dynamodb_table"] = OWN_TABLE_SOURCE
     if metaflow.get("SERVICE_AUTH_KEY", (None, ""))[0]:
         ignored["METAFLOW_SERVICE_AUTH_KEY"] = AUTH_KEY_IGNORED.format(
             source=metaflow["SERVICE_AUTH_KEY"][1])

@@ -20,6 +20,12 @@ RULE_NAME = re.compile(r"^[\.\-_A-Za-z0-9]{1,64}$")
 # Kubernetes object names (RFC 1123 subdomain), used by Argo WorkflowTemplate/CronWorkflow/Sensor.
 DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 DNS1123_MAX = 253
+# DynamoDB CreateTable TableName: 3-255 characters of [a-zA-Z0-9_.-] (Amazon DynamoDB Developer
+# Guide, "Supported data types and naming rules": table and index names; CreateTable API
+# reference, TableName: "Length Constraints: Minimum length of 3. Maximum length of 255.
+# Pattern: [a-zA-Z0-9_.-]+"). docs/metaflow-contract.md#foreach-state.
+DYNAMODB_TABLE_NAME = re.compile(r"^[a-zA-Z0-9_.\-]{3,255}$")
+DYNAMODB_TABLE_MAX = 255
 # Airflow: KEY_REGEX of airflow.utils.helpers (dag_id), ID_LEN = 250.
 AIRFLOW_DAG_ID = re.compile(r"^[\w.-]+$", re.ASCII)
 AIRFLOW_ID_LEN = 250

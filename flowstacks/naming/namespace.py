@@ -10,11 +10,13 @@ characters, and the cut may fall inside the branch name.
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 from flowstacks.naming.deployers import (
-    EVENTBRIDGE_HASH_LEN, EVENTBRIDGE_KEEP, SFN_HASH_LEN, SFN_HASH_THRESHOLD,
+    EVENTBRIDGE_HASH_LEN, EVENTBRIDGE_KEEP, SFN_HASH_LEN, SFN_HASH_THRESHOLD, b32sha1,
 )
+from flowstacks.naming.limits import DYNAMODB_TABLE_MAX
 
 # project_decorator.VALID_NAME_RE: what a project name may contain.
 PROJECT_NAME = re.compile(r"[a-z0-9_]+")
@@ -79,3 +81,44 @@ def sfn_name_in_namespace(name: str, branch_name: str, prefix: str | None = None
     # flow class names have no dots, so exactly the branch precedes the last part
     after_branch = rest.startswith(expected) and "." not in rest[len(expected):]
     return after_branch if whole else (after_branch or expected.startswith(rest))
+
+
+# The DynamoDB table of a Step Functions namespace (issue 16): Metaflow keeps a foreach's
+# cardinality and a join's parent task ids there, keyed by a Batch job id that names no
+# namespace (docs/metaflow-contract.md#foreach-state), so namespaces are kept apart by giving each
+# its own table, created and owned by its stack.
+SFN_STATE_TABLE_SUFFIX = ".sfn-state"
+_TABLE_UNSAFE = re.compile(r"[^a-zA-Z0-9_.\-]")
+_TABLE_HASH_LEN = 16
+
+
+def sfn_state_table_name(project: str, branch_name: str, prefix: str | None = None) -> str:
+    """``[PREFIX_]<project>.<branch_name>.sfn-state``: the namespace's own foreach-state table,
+    within DynamoDB's table names (3-255 characters of ``[a-zA-Z0-9_.-]``,
+    :data:`flowstacks.naming.limits.DYNAMODB_TABLE_NAME`). A branch with other characters
+    (``user.alice@corp.com``) has each of them replaced by ``-`` and 8 hex characters of its
+    sha1 added, so two branches never share a table; a name above 255 characters keeps its start
+    and ends in ``-`` and 16 hash characters of the full name, then the suffix."""
+    branch = _TABLE_UNSAFE.sub("-", branch_name)
+    if branch != branch_name:
+        branch += "-" + hashlib.sha1(branch_name.encode("utf-8")).hexdigest()[:8]
+    stem = _with_prefix(f"{project}.{branch}", prefix)
+    stem = _TABLE_UNSAFE.sub("-", stem)  # a prefix is Step Functions' rules, not DynamoDB's
+    budget = DYNAMODB_TABLE_MAX - len(SFN_STATE_TABLE_SUFFIX)
+    if len(stem) > budget:
+        digest = b32sha1(stem)[:_TABLE_HASH_LEN].lower()
+        stem = f"{stem[:budget - 1 - _TABLE_HASH_LEN]}-{digest}"
+    return stem + SFN_STATE_TABLE_SUFFIX
+
+
+def sfn_table_in_namespace(name: str, branch_name: str, prefix: str | None = None) -> bool:
+    """Whether ``name`` is the foreach-state table :func:`sfn_state_table_name` gives namespace
+    ``branch_name`` of some project (the project is read from the name)."""
+    starts = [name]
+    if prefix:
+        head = _TABLE_UNSAFE.sub("-", prefix) + "_"
+        if name.startswith(head):
+            starts.append(name[len(head):])
+    projects = {s.partition(".")[0] for s in starts}
+    return any(PROJECT_NAME.fullmatch(p) and sfn_state_table_name(p, branch_name, prefix) == name
+               for p in projects)

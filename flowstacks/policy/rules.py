@@ -13,7 +13,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Literal
 
-from flowstacks.naming.namespace import PROJECT_NAME, sfn_name_in_namespace
+from flowstacks.naming.namespace import PROJECT_NAME, sfn_name_in_namespace, sfn_table_in_namespace
+from flowstacks.naming.stacks import PLATFORM_STACK
 from flowstacks.naming.settings import PREFIX_KEY, NamingSettings
 
 Level = Literal["mandatory", "advisory", "disabled"]
@@ -32,6 +33,7 @@ TAGGABLE = frozenset({
     "aws:iam/role:Role", "aws:iam/policy:Policy", "aws:sfn/stateMachine:StateMachine",
     "aws:batch/jobDefinition:JobDefinition", "aws:cloudwatch/eventRule:EventRule",
     "aws:cloudwatch/eventBus:EventBus", "aws:s3/bucketObjectv2:BucketObjectv2",
+    "aws:dynamodb/table:Table",
 })
 REQUIRED_TAGS = ("metaflow/production_token", "metaflow/project", "metaflow/branch", "flowstacks/stack")
 ARGO_KINDS = ("WorkflowTemplate", "CronWorkflow", "Sensor")
@@ -167,8 +169,9 @@ def no_wildcard_iam(res: Resource, stack: StackInfo) -> list[str]:
 
 
 def namespace_tags(res: Resource, stack: StackInfo) -> list[str]:
-    """Every taggable AWS resource carries the namespace tags, with this stack's values."""
-    if res.type not in TAGGABLE:
+    """Every taggable AWS resource carries the namespace tags, with this stack's values (the
+    opt-in ``platform`` stack is no namespace: its shared objects carry none)."""
+    if res.type not in TAGGABLE or stack.stack == PLATFORM_STACK:
         return []
     tags = res.inputs.get("tags") or {}
     if not isinstance(tags, dict):
@@ -199,6 +202,14 @@ def names_in_namespace(res: Resource, stack: StackInfo) -> list[str]:
         name = res.inputs.get("name") or ""
         if isinstance(name, str) and not name_in_namespace(name, stack):
             out.append(f"name {name!r} is outside namespace '{stack.branch_name}'; "
+                       f"{_outside(name, stack)}")
+    if res.type == "aws:dynamodb/table:Table" and stack.stack != PLATFORM_STACK:
+        # a namespace's stack creates only its own foreach-state table (issue 16)
+        name = res.inputs.get("name")
+        prefix = stack.naming.state_machine_prefix
+        if isinstance(name, str) and not sfn_table_in_namespace(name, stack.branch_name, prefix):
+            out.append(f"DynamoDB table {name!r} is not the foreach-state table of namespace "
+                       f"'{stack.branch_name}' ([PREFIX_]<project>.{stack.branch_name}.sfn-state); "
                        f"{_outside(name, stack)}")
     if res.type == "kubernetes:apiextensions.k8s.io/v1:CustomResource" or (
             res.type.startswith("kubernetes:argoproj.io/")):

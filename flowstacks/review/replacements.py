@@ -30,6 +30,7 @@ TF_IAM_ROLE_POLICY = (TF_AWS, "internal/service/iam/role_policy.go", "02f97af85f
 TF_IAM_POLICY = (TF_AWS, "internal/service/iam/policy.go", "01ccd9a2d118")
 TF_S3_OBJECT = (TF_AWS, "internal/service/s3/object.go", "033c721bf1ed")
 TF_SFN_STATE_MACHINE = (TF_AWS, "internal/service/sfn/state_machine.go", "01f431114674")
+TF_DYNAMODB_TABLE = (TF_AWS, "internal/service/dynamodb/table.go", "01335dd3cd3d")
 TF_REGION_GUIDE = (TF_AWS, "website/docs/guides/enhanced-region-support.html.markdown",
                    "0cb788ce0d5a")
 K8S_DIFF = (PULUMI_K8S, "provider/pkg/provider/diff.go", "94977969d641")
@@ -147,6 +148,19 @@ CATALOG: dict[str, TypeCatalog] = {c.type: c for c in (
         not_set=(_tf("namePrefix", TF_SFN_STATE_MACHINE, "name_prefix"),
                  _region("aws_sfn_state_machine")),
         note="`definition` and `roleArn` change in place (UpdateStateMachine)."),
+    TypeCatalog(
+        "aws:dynamodb/table:Table", "aws_dynamodb_table",
+        set=(_tf("name", TF_DYNAMODB_TABLE, "name"), _tf("hashKey", TF_DYNAMODB_TABLE, "hash_key")),
+        not_set=(_tf("rangeKey", TF_DYNAMODB_TABLE, "range_key"),
+                 _tf("localSecondaryIndexes", TF_DYNAMODB_TABLE, "local_secondary_index"),
+                 _tf("restoreSourceName", TF_DYNAMODB_TABLE, "restore_source_name"),
+                 _tf("restoreToLatestTime", TF_DYNAMODB_TABLE, "restore_to_latest_time"),
+                 _tf("restoreDateTime", TF_DYNAMODB_TABLE, "restore_date_time"),
+                 _region("aws_dynamodb_table")),
+        note=("A Step Functions namespace's own foreach-state table (issue 16), named for the "
+              "namespace: a rename or a new hash key replaces it, losing only the in-flight join "
+              "state of running executions. `billingMode`, `serverSideEncryption`, `ttl` and "
+              "tags change in place (UpdateTable, UpdateTimeToLive, TagResource).")),
     TypeCatalog("kubernetes:argoproj.io/v1alpha1:WorkflowTemplate", "WorkflowTemplate (CRD)",
                 set=_k8s_identity(), note=_K8S_NOTE + " argoproj.io is not in diff.go's forceNew "
                 "table: `spec` changes are patches."),

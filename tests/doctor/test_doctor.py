@@ -51,10 +51,13 @@ def test_step_functions_prerequisites_follow_the_state_machines():
             queues |= {v for v in _values(definition, "JobQueue")}
             tables |= {v for v in _values(definition, "TableName")}
     assert queues and {n for k, n in items if k == "batch-job-queue"} == queues
-    assert {n for k, n in items if k == "dynamodb-table"} == tables == {"metaflow-sfn-state-prod"}
-    table = items[("dynamodb-table", "metaflow-sfn-state-prod")]
-    assert "pathspec" in table.needs and "'ttl'" in table.needs and table.platform_stack
-    assert table.source == "platform_overrides['prod'].dynamodb_table"
+    # the foreach-state table is the stack's own (issue 16): created with it, no prerequisite
+    assert tables == {"example_project.prod.sfn-state"}
+    created = {r["inputs"]["name"] for r in manifest["resources"]
+               if r["type"] == "aws:dynamodb/table:Table"}
+    assert created == tables and not any(k == "dynamodb-table" for k, _ in items)
+    row = next(r for r in settings(ctx) if r.target == "aws.dynamodb_table")
+    assert row.value == "example_project.prod.sfn-state" and "stack's own table" in row.source
     # prod's own metadata service, named with the override that set it
     service = items[("metadata-service", "https://metaflow-prod.example.com/api")]
     assert service.source == "platform_overrides['prod'].service_url"
@@ -159,7 +162,7 @@ def emulated(tmp_path, monkeypatch):
         server.stop()
 
 
-TABLE = "metaflow-sfn-state-prod"  # the example's prod table
+TABLE = "metaflow-sfn-state-prod"  # a table prod shares (dynamodb_table_layout='shared')
 
 
 def _statuses(report: dict) -> dict[tuple[str, str], tuple[str, str]]:
@@ -169,6 +172,14 @@ def _statuses(report: dict) -> dict[tuple[str, str], tuple[str, str]]:
 @pytest.mark.slow
 def test_live_finds_what_is_missing_then_wrong_then_ok(emulated, capsys):
     project = str(emulated)
+    code, report = _doctor(capsys, "--stack", "prod", "--live", "--project-dir", project)
+    # by default the stack creates its own table: nothing to find
+    assert not any(kind == "dynamodb-table" for kind, _ in _statuses(report))
+    config = emulated / "flowspecs" / "flowstacks_config.py"
+    config.write_text(config.read_text().replace(
+        'platform_overrides={"prod": Platform(',
+        f'platform_overrides={{"prod": Platform(dynamodb_table="{TABLE}", '
+        'dynamodb_table_layout="shared", '))
     code, report = _doctor(capsys, "--stack", "prod", "--live", "--project-dir", project)
     status = _statuses(report)
     assert code == 1

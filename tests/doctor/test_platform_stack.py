@@ -1,4 +1,4 @@
-"""The opt-in platform stack: the shared table, namespaces and Argo Events objects every namespace
+"""The opt-in platform stack: shared tables (an opt-in of their own), namespaces and Argo Events objects every namespace
 uses, planned from the stacks' resolved settings and created protected."""
 
 from __future__ import annotations
@@ -35,11 +35,17 @@ def _project(tmp_path: Path, *edits: tuple[str, str]) -> Path:
 ENABLE = ('kubernetes=Kubernetes(namespace="metaflow"),',
           'kubernetes=Kubernetes(namespace="metaflow", argo_events_sensor_namespace="argo-events"),\n'
           '    platform_stack=True,')
+# the opt-in to shared foreach-state tables (by default every Step Functions stack owns its own)
+SHARED = ('batch_job_queue="metaflow-prod-queue",',
+          'batch_job_queue="metaflow-prod-queue", dynamodb_table="metaflow-sfn-state", '
+          'dynamodb_table_layout="shared",')
+SHARED_PROD = ('platform_overrides={"prod": Platform(',
+               'platform_overrides={"prod": Platform(dynamodb_table="metaflow-sfn-state-prod", ')
 
 
 def test_plan_follows_the_stacks_settings(tmp_path):
     plan = plan_platform(ProjectDir(_project(tmp_path, ENABLE)))
-    assert plan.tables == ("metaflow-sfn-state-prod",)  # prod is on Step Functions
+    assert plan.tables == ()  # prod is on Step Functions, in its own table (issue 16)
     # the pods' namespaces (one per class) and the sensors' namespace
     assert plan.namespaces == ("argo-events", "metaflow", "metaflow-test", "metaflow-user")
     assert plan.buses == (("argo-events", "default"),)
@@ -51,7 +57,7 @@ def test_plan_follows_the_stacks_settings(tmp_path):
 
 
 def test_another_account_is_listed_not_created(tmp_path):
-    root = _project(tmp_path, ENABLE, (
+    root = _project(tmp_path, ENABLE, SHARED, SHARED_PROD, (
         'platform_overrides={"prod": Platform(',
         'platform_overrides={"test": Platform(account_id="210987654321"), "prod": Platform('),
         ('orchestrators=OrchestratorChoice(user="argo", test="argo", prod="step-functions"),',
@@ -63,7 +69,7 @@ def test_another_account_is_listed_not_created(tmp_path):
 
 
 def test_synthesized_objects_are_protected_and_match_the_plan(tmp_path):
-    root = _project(tmp_path, ENABLE)
+    root = _project(tmp_path, ENABLE, SHARED, SHARED_PROD)
     project = ProjectDir(root)
     manifest = synth_stack(project, "platform").manifest()
     custom = [r for r in manifest["resources"]

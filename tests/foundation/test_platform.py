@@ -18,6 +18,7 @@ from flowstacks.load.platform import stack_platform
 from flowstacks.load.project import ProjectDir, load_config
 from flowstacks.model.config import Aws, Kubernetes, ProjectConfig
 from flowstacks.model.platform import DEFAULT_SOURCE, Platform
+from flowstacks.model.platform_resolve import OWN_TABLE_SOURCE
 
 FLOW = textwrap.dedent('''
     from metaflow import FlowSpec, project, step
@@ -58,7 +59,9 @@ def test_nothing_configured_keeps_local_metadata_and_warns(tmp_path):
     assert platform.datastore_class_root == Aws().datastore_root
     assert (platform.metadata, platform.service_url, platform.secrets_backend) == ("local", None, None)
     derived = {k: v for k, v in platform.sources.items() if v != DEFAULT_SOURCE}
-    assert list(derived) == ["kubernetes.argo_events_webhook_url"]
+    # ... and the stack's own foreach-state table (named in stack_context, issue 16)
+    assert list(derived) == ["aws.dynamodb_table", "kubernetes.argo_events_webhook_url"]
+    assert derived["aws.dynamodb_table"] == OWN_TABLE_SOURCE
     (warning,) = platform.warnings("prod")
     assert "invisible to the Metaflow client" in warning and "service_url" in warning
 
@@ -82,7 +85,7 @@ def test_metaflow_environment_fills_what_flowstacks_leaves_unset(tmp_path):
     assert (platform.metadata, platform.task_service_url) == ("service", URL)
     assert platform.sources["runtime.service_url"] == "METAFLOW_SERVICE_URL (environment)"
     assert platform.sources["aws.datastore_root"] == "METAFLOW_DATASTORE_SYSROOT_S3 (environment)"
-    assert platform.sources["aws.dynamodb_table"] == DEFAULT_SOURCE
+    assert platform.sources["aws.dynamodb_table"] == OWN_TABLE_SOURCE
     assert platform.warnings("test.x") == []
 
 
@@ -125,7 +128,8 @@ def test_profile_files_env_and_config_take_turns(tmp_path):
 def test_class_override_beats_platform_beats_older_fields_beats_metaflow(tmp_path):
     config = ProjectConfig(
         aws=Aws(dynamodb_table="legacy-table"),
-        platform=Platform(batch_job_queue="all-queue", service_url=URL),
+        platform=Platform(batch_job_queue="all-queue", service_url=URL,
+                          dynamodb_table_layout="shared"),
         platform_overrides={"prod": Platform(batch_job_queue="prod-queue",
                                              service_url=PROD_URL)})
     env = _env(tmp_path / "h", METAFLOW_BATCH_JOB_QUEUE="mf-queue",
@@ -340,3 +344,63 @@ def test_kubernetes_namespace_layouts(tmp_path):
     assert re.fullmatch(r"mf-user-bob-[0-9a-f]{6}", got["user.Bob"].kubernetes.namespace)
     shared = ProjectConfig(platform=Platform(kubernetes_namespace_layout="shared"))
     assert stack_platform(shared, "test.x", tmp_path, env)[0].kubernetes.namespace == "metaflow"
+
+
+def test_every_sfn_stack_owns_its_table_unless_a_class_opts_in_to_sharing(tmp_path):
+    """Issue 16: a stack's foreach state lives in a table named for its namespace (the Metaflow
+    config's METAFLOW_SFN_DYNAMO_DB_TABLE is reported, not deployed); a table written in the
+    config without dynamodb_table_layout='shared' is an error naming where; with the opt-in the
+    class shares it again."""
+    root = _project(tmp_path)
+    env = _env(tmp_path / "h", METAFLOW_SFN_DYNAMO_DB_TABLE="team-table")
+    project = ProjectDir(root, "step-functions", environ=env)
+    tables = {s: project.stack_context(s).config.aws.dynamodb_table
+              for s in ("prod", "prod.b", "test.x", "user.bob")}
+    assert tables == {"prod": "demo.prod.sfn-state", "prod.b": "demo.prod.b.sfn-state",
+                      "test.x": "demo.test.x.sfn-state", "user.bob": "demo.user.bob.sfn-state"}
+    _, platform = stack_platform(ProjectConfig(), "test.x", tmp_path, env)
+    def about_table(orchestrator):
+        return [w for w in platform.warnings("test.x", orchestrator) if "DYNAMO_DB" in w]
+
+    (why,) = about_table("step-functions")
+    assert "METAFLOW_SFN_DYNAMO_DB_TABLE (environment) ('team-table') is not deployed" in why
+    assert about_table("argo") == []  # only Step Functions uses the table
+    for bad, where in ((dict(platform=Platform(dynamodb_table="t")), "platform.dynamodb_table"),
+                       (dict(aws=Aws(dynamodb_table="t")), "aws.dynamodb_table"),
+                       (dict(platform_overrides={"prod": Platform(dynamodb_table="t")},
+                             platform=Platform(dynamodb_table_layout="stack")),
+                        "platform_overrides['prod'].dynamodb_table"),
+                       # shared for test only: prod's own table name is still unused
+                       (dict(platform_overrides={
+                           "prod": Platform(dynamodb_table="p"),
+                           "test": Platform(dynamodb_table_layout="shared")}),
+                        "platform_overrides['prod'].dynamodb_table")):
+        with pytest.raises(ValueError, match="dynamodb_table_layout='shared'") as err:
+            ProjectConfig(**bad)
+        assert where in str(err.value)
+    shared = _project(tmp_path / "shared", """
+        from flowstacks.model.config import Platform, ProjectConfig
+        CONFIG = ProjectConfig(
+            platform=Platform(dynamodb_table="team-table"),
+            platform_overrides={"test": Platform(dynamodb_table_layout="shared")},
+            review_stacks=True)
+    """)
+    project = ProjectDir(shared, "step-functions", environ=_env(tmp_path / "h"))
+    ctx = project.stack_context("test.x")
+    assert (ctx.config.aws.dynamodb_table, ctx.platform.owns_dynamodb_table) == ("team-table", False)
+    assert ctx.platform.sources["aws.dynamodb_table"] == "platform.dynamodb_table"
+    assert project.stack_context("prod").config.aws.dynamodb_table == "demo.prod.sfn-state"
+
+
+def test_table_names_fit_dynamodb():
+    """[PREFIX_]<project>.<branch>.sfn-state, within DynamoDB's 3-255 characters of
+    [a-zA-Z0-9_.-]; branches that need changing or cutting stay apart."""
+    from flowstacks.naming.limits import DYNAMODB_TABLE_NAME
+    from flowstacks.naming.namespace import sfn_state_table_name as name
+
+    assert name("p", "test.x", "TEAM") == "TEAM_p.test.x.sfn-state"
+    odd = [name("p", b) for b in ("user.a@b.c", "user.a_b.c", "user.a-b.c", "user." + "x" * 300,
+                                  "user." + "x" * 301)]
+    assert len(set(odd)) == len(odd)
+    assert all(DYNAMODB_TABLE_NAME.fullmatch(n) for n in odd), odd
+    assert len(odd[-1]) == 255 and odd[-1].endswith(".sfn-state")

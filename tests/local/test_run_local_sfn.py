@@ -96,6 +96,10 @@ def test_foreach_and_split_ran_every_branch(session):
     assert [t.state for t in train.tasks if t.state == "train" and t.status == "SUCCEEDED"] == ["train"] * 3
     features = _one(session, "FeaturesFlow")
     assert {t.state for t in features.tasks if t.status == "SUCCEEDED"} >= {"clicks", "purchases", "join"}
+    # the foreach state went to prod's own table (issue 16); test.feature_x has a table of its
+    # own, which its ScoringFlow run (no foreach) left empty
+    assert session.tables["example_project.prod.sfn-state"] > 0
+    assert session.tables["example_project.test.feature_x.sfn-state"] == 0
 
 
 @pytest.mark.slow

@@ -101,3 +101,13 @@ def namespace_root_env(branch_name: str, deploy_env: Mapping[str, str]) -> dict[
     same config and adds the branch itself, so the comparison also checks that step."""
     return {"METAFLOW_DATASTORE_SYSROOT_S3": namespace_datastore_root(
         deploy_env["METAFLOW_DATASTORE_SYSROOT_S3"], branch_name)}
+
+
+def namespace_table_env(project: str, branch_name: str) -> dict[str, str]:
+    """The Metaflow config under which Metaflow's own Step Functions deployer uses the foreach-state
+    table flowstacks gives the stack (issue 16: every stack creates its own,
+    ``<project>.<branch>.sfn-state``), so the table names in the two definitions are compared as
+    equal points rather than both coming from one shared setting."""
+    from flowstacks.naming.namespace import sfn_state_table_name
+
+    return {"METAFLOW_SFN_DYNAMO_DB_TABLE": sfn_state_table_name(project, branch_name)}

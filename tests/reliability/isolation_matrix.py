@@ -13,7 +13,9 @@ Resource classes (B's side):
   under B's namespace root (B's real package and DAG keys from its manifest; an artifact, card and
   ``IncludeFile``/``S3(run=...)`` key of each of B's flows where Metaflow writes them), read,
   written, deleted, retagged;
-- ``DynamoDB items``: B's foreach state items (table of B's stack, key a Batch job id of B);
+- ``DynamoDB items``: B's foreach state items and the table holding them (the table B's stack
+  creates and its roles use; key a Batch job id of B): read, written, deleted, and the table
+  deleted, changed or retagged;
 - ``k8s RBAC``: what A's Kubernetes identities (its pods' service account) may do to B's
   Kubernetes objects, pods and service accounts, from every Role/RoleBinding the stacks create;
 - ``triggers``: B's trigger subscriptions (Argo Sensor dependencies, EventBridge rules) that an
@@ -53,6 +55,10 @@ S3_ACTIONS = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:DeleteObjec
               "s3:PutObjectTagging"]
 DYNAMODB_ACTIONS = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
                     "dynamodb:DeleteItem"]
+# ... and the table itself (B's stack owns it: deleting or changing it loses B's join state)
+DYNAMODB_TABLE_ACTIONS = ["dynamodb:DeleteTable", "dynamodb:UpdateTable",
+                          "dynamodb:UpdateTimeToLive", "dynamodb:TagResource",
+                          "dynamodb:CreateTable"]
 # What a Kubernetes identity must not do to another namespace's objects.
 K8S_VERBS = ("create", "update", "patch", "delete", "get")
 K8S_RESOURCES = ("pods", "workflows", "workflowtemplates", "cronworkflows", "sensors",
@@ -141,8 +147,11 @@ def s3_keys(orchestrator: str, stack: str) -> dict[str, list[tuple[str, dict]]]:
 
 
 def dynamodb_items(orchestrator: str, stack: str) -> list[str]:
-    """The table ARNs B's tasks keep foreach state in (items keyed by B's Batch job ids)."""
-    tables = set()
+    """The table ARNs B keeps foreach state in (items keyed by B's Batch job ids): the tables its
+    roles use and the one its stack creates."""
+    tables = {f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{r['inputs']['name']}"
+              for r in manifest(orchestrator, stack)["resources"]
+              if r["type"] == "aws:dynamodb/table:Table"}
     for doc in role_documents(orchestrator, stack):
         for policy in doc["policies"].values():
             for st in policy["Statement"]:
@@ -194,6 +203,9 @@ def reach_dynamodb(o: str, a: str, b: str) -> list[str]:
                     "dynamodb:Attributes": ITEM_ATTRIBUTES})
                 if allows(_docs(role), request):
                     out.append(f"{role['role']} {action} {table} (key {B_JOB_ID})")
+            for action in DYNAMODB_TABLE_ACTIONS:  # the deployer's reach, mostly
+                if allows(_docs(role), Request(action, table, {})):
+                    out.append(f"{role['role']} {action} {table}")
     return out
 
 
@@ -353,6 +365,11 @@ def reach_escalation(o: str, a: str, b: str) -> list[str]:
             for action in S3_ACTIONS:
                 if allows(ceiling, Request(action, arn, tags)):
                     out.append(f"boundary {action} {arn}")
+    for table in dynamodb_items(o, b):
+        for action in DYNAMODB_ACTIONS + DYNAMODB_TABLE_ACTIONS:
+            if allows(ceiling, Request(action, table, {}, None, {
+                    "dynamodb:LeadingKeys": (B_JOB_ID,), "dynamodb:Attributes": ITEM_ATTRIBUTES})):
+                out.append(f"boundary {action} {table}")
     return out
 
 

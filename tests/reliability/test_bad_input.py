@@ -191,6 +191,12 @@ CASES = [
              "CONFIG = ProjectConfig(stacks=[StackSpec(name='user.bob')])")}),
     Case("config-account", EXAMPLE_SYNTH + ["prod"], ["Aws.account_id", "12 digits"],
          {"a_flow.py": flow(), "flowstacks_config.py": config("CONFIG = ProjectConfig(aws=Aws(account_id='42'))")}),
+    # issue 16: a table name only with the opt-in to share it
+    Case("config-shared-table-without-opt-in", EXAMPLE_SYNTH + ["prod"],
+         ["platform.dynamodb_table ('team-table')", "dynamodb_table_layout='shared'",
+          "flowstacks_config.py"],
+         {"a_flow.py": flow(), "flowstacks_config.py": config(
+             "CONFIG = ProjectConfig(platform=Platform(dynamodb_table='team-table'))")}),
     Case("config-no-CONFIG", EXAMPLE_SYNTH + ["prod"], ["defines no CONFIG = ProjectConfig(...)"],
          {"a_flow.py": flow(), "flowstacks_config.py": "X = 1\n"}),
     Case("config-raises", EXAMPLE_SYNTH + ["prod"], ["importing the config failed", "KeyError"],

@@ -32,7 +32,9 @@ EXPECTED_TYPES = {
     "step-functions": {"aws:batch/jobDefinition:JobDefinition", "aws:cloudwatch/eventRule:EventRule",
                        "aws:cloudwatch/eventTarget:EventTarget", "aws:iam/role:Role",
                        "aws:iam/rolePolicy:RolePolicy", "aws:s3/bucketObjectv2:BucketObjectv2",
-                       "aws:sfn/stateMachine:StateMachine"},
+                       "aws:sfn/stateMachine:StateMachine",
+                       # the stack's own foreach-state table (issue 16)
+                       "aws:dynamodb/table:Table"},
     "argo": {"aws:iam/role:Role", "aws:iam/rolePolicy:RolePolicy",
              "aws:s3/bucketObjectv2:BucketObjectv2"},
     "airflow": {"aws:iam/role:Role", "aws:iam/rolePolicy:RolePolicy",

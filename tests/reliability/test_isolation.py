@@ -37,34 +37,46 @@ def rows(orchestrator: str) -> dict[tuple[str, str], dict]:
     return {(r["from"], r["to"]): r for r in im.matrix([orchestrator], EXAMPLE_STACKS)}
 
 
-def shared_tables(orchestrator: str, a: str, b: str) -> set[str]:
-    return set(im.dynamodb_items(orchestrator, a)) & set(im.dynamodb_items(orchestrator, b))
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("orchestrator,a,b", PAIRS, ids=[f"{o}:{a}->{b}" for o, a, b in PAIRS])
 def test_no_identity_of_a_reaches_b(orchestrator, a, b):
-    """Every resource class of B (orchestrator objects, S3 keys of every class, DynamoDB items,
-    Kubernetes objects, trigger subscriptions, roles and boundary) is out of reach of every
-    identity of A. The one residual: DynamoDB items in a table both namespaces are configured
-    to share, which IAM cannot split (Metaflow keys items by Batch job id:
-    flowstacks/iam/dynamodb.py); the example gives prod its own table."""
+    """Every resource class of B (orchestrator objects, S3 keys of every class, DynamoDB items
+    and table, Kubernetes objects, trigger subscriptions, roles and boundary) is out of reach of
+    every identity of A."""
     row = rows(orchestrator)[(a, b)]
     reach = {k: v for k, v in row["details"].items() if v}
-    shared = shared_tables(orchestrator, a, b)
-    items = reach.pop("DynamoDB items", [])
-    assert all(any(t in d for t in shared) for d in items), items
     assert reach == {}, json.dumps(reach, indent=1)[:4000]
 
 
-def test_dynamodb_residual_is_only_within_a_shared_table():
-    """prod keeps its own table: no test/user task reaches prod's items, and the reach the
-    matrix reports exists exactly where two namespaces share a table."""
-    for a, b in itertools.permutations(EXAMPLE_STACKS, 2):
-        count = rows("step-functions")[(a, b)]["reach"]["DynamoDB items"]
-        assert (count > 0) == bool(shared_tables("step-functions", a, b)), (a, b)
-    for other in ("test.feature_x", "user.alice"):
-        assert rows("step-functions")[(other, "prod")]["reach"]["DynamoDB items"] == 0
+def test_each_step_functions_stack_owns_its_foreach_table():
+    """Issue 16: Metaflow keys foreach state by a Batch job id that names no namespace, so each
+    stack keeps it in a table of its own: created by the stack (hash key pathspec, TTL on ttl,
+    on demand, encrypted), the only table its roles and boundary name, no other stack's; and the
+    evaluator does find reach where a role names a table (its own)."""
+    owned = {}
+    for stack in EXAMPLE_STACKS:
+        [table] = [r["inputs"] for r in im.manifest("step-functions", stack)["resources"]
+                   if r["type"] == "aws:dynamodb/table:Table"]
+        assert table["name"] == f"example_project.{stack}.sfn-state"
+        assert (table["hashKey"], table["attributes"], table["ttl"], table["billingMode"],
+                table["serverSideEncryption"]) == (
+            "pathspec", [{"name": "pathspec", "type": "S"}],
+            {"attributeName": "ttl", "enabled": True}, "PAY_PER_REQUEST", {"enabled": True})
+        arn = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{table['name']}"
+        assert im.dynamodb_items("step-functions", stack) == [arn]
+        named = {r for d in im.role_documents("step-functions", stack)
+                 for p in d["policies"].values() for st in p["Statement"]
+                 for r in st["Resource"] if ":dynamodb:" in r}
+        boundary = {r for st in im.boundary_document("step-functions", stack)["document"]["Statement"]
+                    for r in st["Resource"] if ":dynamodb:" in r}
+        assert named == boundary == {arn}
+        owned[stack] = arn
+        # not vacuous: the stack's own roles do reach its own items, its deployer its table
+        assert im.reach_dynamodb("step-functions", stack, stack)
+    assert len(set(owned.values())) == len(EXAMPLE_STACKS)
+    # Argo and Airflow stacks keep no foreach state in DynamoDB: their boundary names no table
+    for o in ("argo", "airflow"):
+        assert "dynamodb" not in json.dumps(im.boundary_document(o, "prod")["document"])
 
 
 @pytest.mark.slow
@@ -162,7 +174,8 @@ def _identity(r: dict) -> str | None:
 def test_destroying_a_branch_stack_spares_prod(orchestrator):
     """`pulumi destroy` of every stack but prod deletes its resources that are not
     retainOnDelete: none of them is a prod resource, or named by one (code package URL, role,
-    service account...); and every code package is retained (past runs download it)."""
+    service account, foreach-state table...); and every code package is retained (past runs
+    download it)."""
     prod = synthesized(orchestrator, "prod").manifest()["resources"]
     prod_ids = {_identity(r) for r in prod} - {None}
     prod_text = json.dumps([r["inputs"] for r in prod])
@@ -175,6 +188,14 @@ def test_destroying_a_branch_stack_spares_prod(orchestrator):
             continue
         deleted = [_identity(r) for r in resources if not r.get("retainOnDelete")]
         assert deleted
+        # its own foreach-state table goes with it (it holds only the in-flight join state of
+        # this stack's runs); prod's is another table, and protected
+        tables = [d for d in deleted if d and d.startswith("aws:dynamodb/table:Table:")]
+        if orchestrator == "step-functions":
+            assert tables == [f"aws:dynamodb/table:Table:example_project.{stack}.sfn-state"]
+            assert all(r["protect"] for r in prod if r["type"] == "aws:dynamodb/table:Table")
+        else:
+            assert tables == []
         clash = [d for d in deleted if d in prod_ids]
         named = [d for d in deleted if d and d.split(":", 1)[-1].split("/")[-1] in prod_text
                  and not d.startswith(("aws:cloudwatch/eventTarget", "aws:iam/rolePolicy"))]

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from flowstacks.naming.settings import NamingSettings
 from flowstacks.policy.crossguard import resource_policies, stack_of
 from flowstacks.policy.rules import (
     RULES, Resource, StackInfo, evaluate, name_in_namespace, names_in_namespace, namespace_tags,
@@ -88,6 +89,27 @@ def test_names_in_namespace_checks_objects_and_granted_arns():
         "kind": "WorkflowTemplate",
         "metadata": {"name": "x", "annotations": {"metaflow/branch_name": "prod"}}})
     assert names_in_namespace(template, TEST)
+
+
+def test_a_stack_creates_only_its_own_foreach_table():
+    """Issue 16: the one DynamoDB table a stack may create is its namespace's foreach-state table;
+    the opt-in platform stack's shared tables belong to no namespace."""
+    def table(name):
+        return Resource("aws:dynamodb/table:Table", "t", {"name": name})
+
+    assert names_in_namespace(table("example_project.test.feat.sfn-state"), TEST) == []
+    for foreign in ("example_project.prod.sfn-state", "metaflow-sfn-state",
+                    "example_project.test.feat.other.sfn-state"):
+        assert "not the foreach-state table of namespace 'test.feat'" in \
+            names_in_namespace(table(foreign), TEST)[0], foreign
+    user = StackInfo("user.alice-corp-com", NamingSettings(metaflow_user="alice@corp.com"))
+    from flowstacks.naming.namespace import sfn_state_table_name
+
+    assert names_in_namespace(table(sfn_state_table_name("p", "user.alice@corp.com")), user) == []
+    platform = StackInfo("platform")
+    assert names_in_namespace(table("metaflow-sfn-state"), platform) == []
+    assert namespace_tags(table("metaflow-sfn-state"), platform) == []
+    assert namespace_tags(table("example_project.test.feat.sfn-state"), TEST)  # untagged
 
 
 def test_targets_own_namespace():

@@ -87,7 +87,7 @@ def _is_sdk_input(type_: str, path: str) -> bool:
 
 def test_every_type_flowstacks_creates_is_catalogued_and_no_other(records):
     assert set(records) == set(CATALOG)
-    assert len(CATALOG) == 14
+    assert len(CATALOG) == 15
 
 
 def test_catalogued_properties_are_real_inputs_of_the_pinned_sdks():

@@ -20,8 +20,9 @@ ORACLE_AWS = dict(
     batch_container_role="arn:aws:iam::123456789012:role/fake-batch-role",
     fargate_execution_role="arn:aws:iam::123456789012:role/fake-fargate-exec-role",
     batch_platform="FARGATE",  # the oracle's moto compute environment
-    dynamodb_table="fake-sfn-table",
 )
+# No table here: a stack keeps its own foreach-state table (issue 16), and the oracle's deployer
+# is given that name (tests/oracle/platform.py namespace_table_env).
 ORACLE_USER = "alice"
 
 

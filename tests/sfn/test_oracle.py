@@ -14,8 +14,8 @@ import pytest
 
 from tests.oracle.harness import DEPLOY_ENV, OracleError, oracle_available, shared_oracle
 from tests.oracle.platform import (
-    AUTH_KEY, INTERNAL_URL, fake_metadata_service, namespace_root_env, service_env,
-    with_metaflow_platform,
+    AUTH_KEY, INTERNAL_URL, fake_metadata_service, namespace_root_env, namespace_table_env,
+    service_env, with_metaflow_platform,
 )
 
 from .conftest import REPO
@@ -73,7 +73,8 @@ def test_definition_matches_metaflow(oracle, metadata_service, contexts, tmp_pat
     flow_file = REPO / dep.flow.file
     # Metaflow's deployer with the namespace's own datastore root (issue 16), as flowstacks uses it
     call = dict(CALLS[kind], configs=_configs(contexts[kind], dep) or None,
-                extra_env={**extra, **namespace_root_env(ctx.branch_name, DEPLOY_ENV)})
+                extra_env={**extra, **namespace_root_env(ctx.branch_name, DEPLOY_ENV),
+                           **namespace_table_env(ctx.project_name, ctx.branch_name)})
     if dep.flow.trigger_on_finish or dep.flow.triggers:
         # Metaflow refuses; flowstacks deploys it (EventBridge rules): a kept difference.
         with pytest.raises(OracleError) as exc:
@@ -85,6 +86,11 @@ def test_definition_matches_metaflow(oracle, metadata_service, contexts, tmp_pat
     ours = render_resolved(ctx, flow, start["METAFLOW_CODE_SHA"], start["METAFLOW_CODE_URL"])
     # the namespace itself agrees: state machine name Metaflow printed is in the env
     assert start["SFN_STATE_MACHINE"] == dep.state_machine_name
+    # ... and so does the stack's own foreach-state table, wherever Metaflow puts its table
+    table = ctx.config.aws.dynamodb_table
+    assert table == f"{ctx.project_name}.{ctx.branch_name}.sfn-state"
+    if "METAFLOW_SFN_DYNAMO_DB_TABLE" in json.dumps(theirs):
+        assert table in json.dumps(ours) and table in json.dumps(theirs)
     result = compare(ours, theirs)
     RESULTS[(kind, flow, platform)] = result
     assert not result.unexplained, json.dumps(result.unexplained[:5], indent=1)[:3000]

@@ -79,7 +79,7 @@ def test_state_graphs(contexts):
     assert train["States"]["start"]["Next"] == "#train"
     assert train["States"]["#train"]["Resource"] == "arn:aws:states:::dynamodb:getItem"
     # prod's own table (the example config's platform_overrides)
-    assert train["States"]["#train"]["Parameters"]["TableName"] == "metaflow-sfn-state-prod"
+    assert train["States"]["#train"]["Parameters"]["TableName"] == "example_project.prod.sfn-state"
     mapped = train["States"]["*train"]
     assert mapped["Type"] == "Map" and mapped["Next"] == "pick_best"
     assert mapped["Iterator"]["ProcessorConfig"] == {"Mode": "INLINE"}

@@ -29,6 +29,7 @@ from typing import Any
 CORPUS = Path(__file__).resolve().parent / "flows"
 BACKENDS = ("step-functions", "argo", "airflow")
 STACK = "user.alice"  # Metaflow: no --branch/--production, USER=alice
+PROJECT = "shapes"  # the corpus flows' @project
 USER = "alice"
 TEST_ID = "tests/shapes/test_decorator_table.py::test_cell[{stem}-{backend}]"
 
@@ -173,11 +174,14 @@ def metaflow_message(stderr: str) -> str:
 
 def run_metaflow(oracle: Any, path: Path, backend: str) -> tuple[Side, Any]:
     from tests.oracle.harness import DEPLOY_ENV, OracleError
-    from tests.oracle.platform import namespace_root_env
+    from tests.oracle.platform import namespace_root_env, namespace_table_env
 
     # Metaflow's deployer with the namespace's own datastore root (issue 16), as flowstacks
-    # gives the stack: flowstacks adds the branch to the class root itself
+    # gives the stack: flowstacks adds the branch to the class root itself; and the stack's own
+    # foreach-state table (every corpus flow is @project(name="shapes"))
     root = namespace_root_env(STACK, DEPLOY_ENV)
+    if backend == "step-functions":
+        root = {**root, **namespace_table_env(PROJECT, STACK)}
     try:
         if backend == "argo":
             out = oracle.argo_compiled(path, user=USER, generate_new_token=True, extra_env=root)

@@ -1,13 +1,16 @@
 """The Step Functions backend: one namespace's state machines and what they need.
 
 Per flow: the code package object, the state machine and its EventBridge rules. Per namespace:
-the Batch job definitions the states submit to and the three roles of :mod:`flowstacks.iam.sfn`.
+the Batch job definitions the states submit to, the three roles of :mod:`flowstacks.iam.sfn` and,
+when a flow has a foreach, the namespace's own DynamoDB table of foreach state (issue 16).
 Artifacts: ``step-functions/<state machine>.asl.json`` and ``iam/<role>.json``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import pulumi
 
 from flowstacks.errors import Problems
 from flowstacks.deploy.backends import (
@@ -18,6 +21,7 @@ from flowstacks.deploy.components.include_file import included_file_objects
 from flowstacks.deploy.components.role import NamespaceRole, RoleArgs
 from flowstacks.deploy.components.sfn_batch import JobDefinitions, JobDefinitionsArgs
 from flowstacks.deploy.components.sfn_flow import StepFunctionsFlow, StepFunctionsFlowArgs
+from flowstacks.deploy.components.sfn_table import ForeachStateTable, ForeachStateTableArgs
 from flowstacks.deploy.options import StackOptions
 from flowstacks.deploy.packages import package_file
 from flowstacks.iam.sfn import passed_roles, sfn_roles, task_role_arn
@@ -79,6 +83,15 @@ async def deploy_stack(options: StackOptions) -> BackendResult:
     jobdefs = JobDefinitions("job-definitions", JobDefinitionsArgs(specs, ctx.tags), protected)
     result.passed_roles = passed_roles(ctx, roles, specs.values())
 
+    # The namespace's own foreach-state table (issue 16), when a state machine uses one; with
+    # dynamodb_table_layout 'shared' the table is a prerequisite created elsewhere.
+    tables = sorted({t for m in machines for t in m.needs.dynamodb_tables})
+    table = None
+    if ctx.platform.owns_dynamodb_table and tables:
+        assert tables == [ctx.config.aws.dynamodb_table], tables
+        table = ForeachStateTable("foreach-state", ForeachStateTableArgs(tables[0], ctx.tags),
+                                  protected)
+
     batches = FlowBatches()
     for machine in machines:
         name, package = machine.render.name, machine.render.package
@@ -93,7 +106,9 @@ async def deploy_stack(options: StackOptions) -> BackendResult:
             job_definitions=tuple(machine.job_definitions), job_definition_arns=jobdefs.arns,
             role_arn=execution.arn, rules=machine.rules,
             events_role_arn=events.arn if events else None, tags=ctx.tags,
-            secrets=options.secrets), protected)
+            secrets=options.secrets),
+            pulumi.ResourceOptions.merge(protected, pulumi.ResourceOptions(depends_on=[table]))
+            if table and machine.needs.dynamodb_tables else protected)
         machine.definition_json = ""  # created: the text need not stay in memory
         result.objects[name] = flow.arn
         await batches.add(code, *included, flow)

@@ -18,7 +18,6 @@ CONFIG = ProjectConfig(
         account_id="123456789012",
         datastore_root="s3://shapes-metaflow/metaflow",
         batch_job_queue="shapes-queue",
-        dynamodb_table="shapes-sfn-state",
         service_url="https://metaflow.shapes.example.com/api",
         secrets_backend="aws-secrets-manager",
         secrets_region="us-east-1",
