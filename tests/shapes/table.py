@@ -64,9 +64,6 @@ CANNOT_RUN: dict[tuple[str, str], str] = {
 # a listed cell agrees (remove it here) or an unlisted one disagrees.
 _INCLUDE = ("wt-sfn (issue 14): load/ uploads the IncludeFile and gives the Parameter Metaflow's "
             "uploader-v2 descriptor as its default")
-_K8S_NS = ("airflow renderer: a @kubernetes namespace the author did not write is the loader's "
-           "Metaflow default; use the stack's namespace unless it is in Decorator.given (as "
-           "render/argo/command.py does)")
 KNOWN_DISAGREEMENTS: dict[tuple[str, str], str] = {
     # Argo (this backend): shapes flowstacks refuses clearly instead of approximating
     ("switch", "argo"): "Argo follow-up: render switch steps with Metaflow's when: conditions",
@@ -80,14 +77,8 @@ KNOWN_DISAGREEMENTS: dict[tuple[str, str], str] = {
                           "wt-sfn (issue 14) normalises queue names to ARNs",
     # Airflow
     ("includefile", "airflow"): _INCLUDE,
-    ("parameter", "airflow"): "airflow renderer: the DAG description is the class __doc__ "
-                              "stripped, indentation kept (Flow.doc_raw, added in this branch)",
     ("schedule_cron", "airflow"): "wt-sfn/airflow (issue 14): Metaflow accepts a 6-field cron on "
                                   "Airflow; flowstacks refuses it",
-    **{(k, "airflow"): _K8S_NS for k in (
-        "kubernetes", "kubernetes_gpu", "kubernetes_image", "kubernetes_labels",
-        "kubernetes_node_selector", "kubernetes_secrets", "kubernetes_service_account",
-        "kubernetes_shm", "kubernetes_tolerations")},
 }
 
 

@@ -79,7 +79,8 @@ def dag_context(ctx: StackContext, fd: FlowDeployment, code_url: str,
         "flow": flow.name,
         "flow_file": flow.file,
         "stack": ctx.stack,
-        "description": flow.doc,
+        # airflow_cli.py: description=obj.flow.__doc__, as written (indentation kept)
+        "description": flow.doc_raw if flow.doc_raw is not None else flow.doc,
         "schedule": _schedule(flow),
         "schedule_assets": upstream_assets,
         # Argo runs such a flow on its cron *and* on its events: Airflow's AssetOrTimeSchedule
