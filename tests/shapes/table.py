@@ -77,8 +77,6 @@ KNOWN_DISAGREEMENTS: dict[tuple[str, str], str] = {
                           "wt-sfn (issue 14) normalises queue names to ARNs",
     # Airflow
     ("includefile", "airflow"): _INCLUDE,
-    ("schedule_cron", "airflow"): "wt-sfn/airflow (issue 14): Metaflow accepts a 6-field cron on "
-                                  "Airflow; flowstacks refuses it",
 }
 
 
