@@ -73,8 +73,6 @@ KNOWN_DISAGREEMENTS: dict[tuple[str, str], str] = {
                              "and encoding from the model",
     # Step Functions
     ("includefile", SFN): _INCLUDE,
-    ("batch_queue", SFN): "Metaflow looks the queue up and the oracle's account has no gpu-queue; "
-                          "wt-sfn (issue 14) normalises queue names to ARNs",
     # Airflow
     ("includefile", "airflow"): _INCLUDE,
 }
