@@ -62,19 +62,11 @@ CANNOT_RUN: dict[tuple[str, str], str] = {
 
 # Cells where flowstacks and Metaflow disagree today, each with who fixes it. The test fails if
 # a listed cell agrees (remove it here) or an unlisted one disagrees.
-_INCLUDE = ("wt-sfn (issue 14): load/ uploads the IncludeFile and gives the Parameter Metaflow's "
-            "uploader-v2 descriptor as its default")
 KNOWN_DISAGREEMENTS: dict[tuple[str, str], str] = {
     # Argo (this backend): shapes flowstacks refuses clearly instead of approximating
     ("switch", "argo"): "Argo follow-up: render switch steps with Metaflow's when: conditions",
     ("recursive_switch", "argo"): "Argo follow-up: Metaflow's recursive steps template",
     ("parallel", "argo"): "Argo follow-up: render Metaflow's JobSet (MF_WORLD_SIZE/MF_MASTER_ADDR)",
-    ("includefile", "argo"): _INCLUDE + "; the Argo annotation then needs type FilePath, is_text "
-                             "and encoding from the model",
-    # Step Functions
-    ("includefile", SFN): _INCLUDE,
-    # Airflow
-    ("includefile", "airflow"): _INCLUDE,
 }
 
 
@@ -277,10 +269,17 @@ def run_flowstacks(path: Path, backend: str, theirs: Any, work: Path, home: Path
     from flowstacks.errors import FlowstacksError
     from flowstacks.load.project import ProjectDir
 
+    from tests.oracle.harness import DEPLOY_ENV
+
     root = project_for(path, work)
     try:
-        ctx = ProjectDir(root, backend, environ={"USER": USER, "HOME": str(home)}
-                         ).stack_context(STACK)
+        # the oracle's datastore root from the start, as Metaflow's deployer has it: what the
+        # loader derives from it (the IncludeFile descriptor's URL) must not keep the
+        # zero-config default the render settings below replace
+        ctx = ProjectDir(root, backend, environ={
+            "USER": USER, "HOME": str(home),
+            "METAFLOW_DATASTORE_SYSROOT_S3": DEPLOY_ENV["METAFLOW_DATASTORE_SYSROOT_S3"]},
+        ).stack_context(STACK)
         fd = ctx.flows[0]
         if backend == "argo":
             points, equal, diffs = _argo(ctx, fd, theirs, home)
