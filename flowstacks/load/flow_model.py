@@ -138,10 +138,14 @@ def _parameters(cls: type, rel: str) -> list[Parameter]:
         included = None
         if isinstance(param, IncludeFile):
             included, deploy_time = _included(cls, rel, param)
+            ftype = kwargs.get("type")  # FilePathClass(is_text, encoding)
             out.append(Parameter(
-                name=param.name, type="str", default=None, has_default=included is not None
-                or deploy_time, required=bool(kwargs.get("required")), help=kwargs.get("help"),
-                deploy_time_default=deploy_time, include_file=included))
+                name=param.name, attribute=var, type="str", default=None,
+                has_default=included is not None or deploy_time,
+                required=bool(kwargs.get("required")), help=kwargs.get("help"),
+                deploy_time_default=deploy_time, include_file=included,
+                file_is_text=bool(getattr(ftype, "_is_text", True)),
+                file_encoding=str(getattr(ftype, "_encoding", "utf-8"))))
             continue
         ptype = kwargs.get("type", str)
         type_name = getattr(ptype, "__name__", None) or type(ptype).__name__

@@ -101,6 +101,10 @@ class Parameter(Frozen):
     deploy_time_default: bool = False  # the default is a function evaluated at deploy time
     separator: str | None = None
     include_file: IncludedFile | None = None
+    # IncludeFile only (with or without a default file): FilePathClass's is_text and encoding,
+    # which Argo's metaflow/parameters annotation carries (type "FilePath")
+    file_is_text: bool | None = None
+    file_encoding: str | None = None
 
 
 class ConfigValue(Frozen):

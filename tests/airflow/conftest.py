@@ -89,7 +89,9 @@ def variants(rendered: list[RenderedDag]) -> list[RenderedDag]:
             # issue 14: a 6-field cron (Airflow's 6th field: the second), as Metaflow passes it,
             # and an IncludeFile whose default is Metaflow's uploader-v2 descriptor
             variant(refresh, "six_field_cron", schedule=Schedule(cron="0 12 * * 1-5 30"),
-                    parameters=(included,))]
+                    parameters=(included,)),
+            # issue 14: an EventBridge-style cron, its year '*' dropped (Metaflow's Argo rule)
+            variant(refresh, "aws_cron", schedule=Schedule(cron="0 12 ? * MON-FRI *"))]
 
 
 @pytest.fixture(scope="session")

@@ -139,6 +139,14 @@ def test_six_field_cron_and_include_file_default_load(airflow_report: dict,
     assert six.dag_id in airflow_report["dags"]
 
 
+def test_eventbridge_cron_runs_once_a_day_not_every_second(airflow_report: dict,
+                                                          variants: list[RenderedDag]) -> None:
+    """``0 12 ? * MON-FRI *`` (Metaflow's EventBridge form) loads as ``0 12 ? * MON-FRI``:
+    croniter would have read the year ``*`` as every second of 12:00."""
+    timetable = airflow_report["dags"][variants[3].dag_id]["timetable"]
+    assert timetable["expression"] == "0 12 ? * MON-FRI", timetable
+
+
 def test_mapped_foreach_expands_over_the_foreach_step(airflow_report: dict,
                                                      rendered: list[RenderedDag]) -> None:
     for dag in rendered:

@@ -141,13 +141,25 @@ def test_timezone_is_refused_with_metaflows_message(rendered) -> None:
     assert "RefreshFlow" in err.value.where
 
 
-def test_aws_cron_is_refused_early(rendered) -> None:
-    """Airflow loads it, but croniter reads the 6th field as the second: a run every second."""
+def test_aws_cron_year_is_dropped_as_metaflows_argo_does(rendered) -> None:
+    """Metaflow passes ``0 12 * * ? *`` through, and croniter reads the 6th field as the
+    second (a run every second of 12:00): the EventBridge year ``*`` is dropped instead."""
     ctx, fd = _variant(_dag(rendered, "prod", "RefreshFlow"),
-                       schedule=Schedule(cron="0 12 * * ? *"))
-    with pytest.raises(FlowstacksError, match="every second") as exc:
+                       schedule=Schedule(cron="0 12 ? * MON-FRI *"))
+    assert af.dag_context(ctx, fd, *fixed_package(ctx, fd))["schedule"] == "0 12 ? * MON-FRI"
+
+
+@pytest.mark.parametrize("cron,match,hint", [
+    ("0 12 ? * 2-6 *", "1-7 from Sunday", "name the days"),
+    ("0 12 * * ? 2027", "year '2027' has no Airflow form", "'0 12 * * ?'"),
+    ("0 12 * *", "has 4 fields", None)])
+def test_crons_airflow_cannot_take_are_refused_early(rendered, cron, match, hint) -> None:
+    ctx, fd = _variant(_dag(rendered, "prod", "RefreshFlow"), schedule=Schedule(cron=cron))
+    with pytest.raises(FlowstacksError, match=match) as exc:
         af.dag_context(ctx, fd, *fixed_package(ctx, fd))
-    assert "'0 12 * * *'" in exc.value.hint
+    assert "RefreshFlow" in exc.value.where
+    if hint:
+        assert hint in exc.value.hint
 
 
 def test_six_field_cron_with_seconds_is_accepted_as_metaflow_does(rendered) -> None:

@@ -72,3 +72,25 @@ def test_each_backends_deployer_may_write_its_included_files_and_no_other_stacks
             for owner, arn in keys.items():
                 request = Request("s3:PutObject", arn, {})
                 assert allows([doc], request) == (owner == stack), (orchestrator, stack, owner)
+
+
+def test_annotation_carries_filepath_type_is_text_and_encoding(tmp_path):
+    """ArgoWorkflows._process_parameters: an IncludeFile's entry in metaflow/parameters has type
+    FilePath and, last, the FilePathClass's is_text and encoding (with or without a default)."""
+    flows = tmp_path / "flowspecs"
+    flows.mkdir()
+    (flows / "inc_flow.py").write_text(FLOW.replace(
+        '    data = IncludeFile("data", default="data.csv")\n',
+        '    data = IncludeFile("data", default="data.csv")\n'
+        '    raw_blob = IncludeFile("raw-blob", is_text=False, encoding="latin-1")\n'))
+    (flows / "data.csv").write_text("a,b\n1,2\n")
+    manifest = synth_stack(ProjectDir(tmp_path, "argo"), "prod").manifest()
+    template = next(r["inputs"] for r in manifest["resources"]
+                    if r["type"].endswith(":WorkflowTemplate"))
+    params = json.loads(template["metadata"]["annotations"]["metaflow/parameters"])
+    assert list(params["data"])[-3:] == ["is_required", "is_text", "encoding"]
+    assert (params["data"]["type"], params["data"]["is_text"], params["data"]["encoding"]) == (
+        "FilePath", True, "utf-8")
+    blob = params["raw-blob"]
+    assert (blob["python_var_name"], blob["type"], blob["is_text"], blob["encoding"]) == (
+        "raw_blob", "FilePath", False, "latin-1")

@@ -62,6 +62,9 @@ REGION = "us-east-1"
 BUCKET = "mf-fake-bucket"
 JOB_QUEUE = "fake-queue"
 JOB_QUEUE_ARN = f"arn:aws:batch:{REGION}:{ACCOUNT}:job-queue/{JOB_QUEUE}"
+# queues a flow names itself (@batch(queue=...)): Metaflow's deployer looks each one up
+# (tests/shapes/flows/batch_queue_flow.py), so the fake account has them too
+EXTRA_JOB_QUEUES = ("gpu-queue",)
 
 # Values that do not depend on the port.  AWS_ENDPOINT_URL and
 # METAFLOW_S3_ENDPOINT_URL are added by MotoOracle.base_env().
@@ -417,12 +420,13 @@ class MotoOracle:
                 "securityGroupIds": [sg_id],
             },
         )["computeEnvironmentArn"]
-        batch.create_job_queue(
-            jobQueueName=JOB_QUEUE,
-            state="ENABLED",
-            priority=1,
-            computeEnvironmentOrder=[{"order": 1, "computeEnvironment": ce_arn}],
-        )
+        for queue in (JOB_QUEUE, *EXTRA_JOB_QUEUES):
+            batch.create_job_queue(
+                jobQueueName=queue,
+                state="ENABLED",
+                priority=1,
+                computeEnvironmentOrder=[{"order": 1, "computeEnvironment": ce_arn}],
+            )
 
     def reset_state(self) -> None:
         """Wipe all moto state (deployments, token records, code packages) and

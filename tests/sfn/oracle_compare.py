@@ -14,6 +14,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from tests.oracle.harness import ACCOUNT, REGION
+
 ENV_FILE = re.compile(r"set_batch_environment (parameters|parent_tasks) ([a-z]{10}) && \. `pwd`/\2")
 # METAFLOW_VERSION keys that describe the deployer's machine rather than the deployment.
 MACHINE_KEYS = ("python_version", "python_version_code")
@@ -47,6 +49,9 @@ def _kept(path: str, ours: Any, theirs: Any) -> str | None:
         scrub = lambda s: ENV_FILE.sub(r"set_batch_environment \1 F && . `pwd`/F", s)  # noqa: E731
         if scrub(ours) == scrub(theirs):
             return "random env file name"
+    if (path.endswith("/Parameters/JobQueue") and not theirs.startswith("arn:")
+            and ours == f"arn:aws:batch:{REGION}:{ACCOUNT}:job-queue/{theirs}"):
+        return "bare @batch queue name as its ARN (DIFFERENCES.md #6)"
     if path.endswith(":METAFLOW_VERSION"):
         a, b = json.loads(ours), json.loads(theirs)
         b = {k: v for k, v in b.items() if k not in GIT_KEYS}

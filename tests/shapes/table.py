@@ -63,30 +63,9 @@ CANNOT_RUN: dict[tuple[str, str], str] = {
 
 # Cells where flowstacks and Metaflow disagree today, each with who fixes it. The test fails if
 # a listed cell agrees (remove it here) or an unlisted one disagrees.
-_INCLUDE = ("wt-sfn (issue 14): load/ uploads the IncludeFile and gives the Parameter Metaflow's "
-            "uploader-v2 descriptor as its default")
-_K8S_NS = ("airflow renderer: a @kubernetes namespace the author did not write is the loader's "
-           "Metaflow default; use the stack's namespace unless it is in Decorator.given (as "
-           "render/argo/command.py does)")
 KNOWN_DISAGREEMENTS: dict[tuple[str, str], str] = {
     # Argo (this backend): shapes flowstacks refuses clearly instead of approximating
     ("parallel", "argo"): "Argo follow-up: render Metaflow's JobSet (MF_WORLD_SIZE/MF_MASTER_ADDR)",
-    ("includefile", "argo"): _INCLUDE + "; the Argo annotation then needs type FilePath, is_text "
-                             "and encoding from the model",
-    # Step Functions
-    ("includefile", SFN): _INCLUDE,
-    ("batch_queue", SFN): "Metaflow looks the queue up and the oracle's account has no gpu-queue; "
-                          "wt-sfn (issue 14) normalises queue names to ARNs",
-    # Airflow
-    ("includefile", "airflow"): _INCLUDE,
-    ("parameter", "airflow"): "airflow renderer: the DAG description is the class __doc__ "
-                              "stripped, indentation kept (Flow.doc_raw, added in this branch)",
-    ("schedule_cron", "airflow"): "wt-sfn/airflow (issue 14): Metaflow accepts a 6-field cron on "
-                                  "Airflow; flowstacks refuses it",
-    **{(k, "airflow"): _K8S_NS for k in (
-        "kubernetes", "kubernetes_gpu", "kubernetes_image", "kubernetes_labels",
-        "kubernetes_node_selector", "kubernetes_secrets", "kubernetes_service_account",
-        "kubernetes_shm", "kubernetes_tolerations")},
 }
 
 
@@ -292,10 +271,17 @@ def run_flowstacks(path: Path, backend: str, theirs: Any, work: Path, home: Path
     from flowstacks.errors import FlowstacksError
     from flowstacks.load.project import ProjectDir
 
+    from tests.oracle.harness import DEPLOY_ENV
+
     root = project_for(path, work)
     try:
-        ctx = ProjectDir(root, backend, environ={"USER": USER, "HOME": str(home)}
-                         ).stack_context(STACK)
+        # the oracle's datastore root from the start, as Metaflow's deployer has it: what the
+        # loader derives from it (the IncludeFile descriptor's URL) must not keep the
+        # zero-config default the render settings below replace
+        ctx = ProjectDir(root, backend, environ={
+            "USER": USER, "HOME": str(home),
+            "METAFLOW_DATASTORE_SYSROOT_S3": DEPLOY_ENV["METAFLOW_DATASTORE_SYSROOT_S3"]},
+        ).stack_context(STACK)
         fd = ctx.flows[0]
         if backend == "argo":
             points, equal, diffs = _argo(ctx, fd, theirs, home)

@@ -81,25 +81,45 @@ def validate(fd: FlowDeployment) -> None:
         check_cron(cron, fd)
 
 
+def airflow_cron(cron: str) -> str:
+    """The cron Airflow is given for ``@schedule(cron=...)``. Metaflow's ``airflow create``
+    passes it through (``Airflow._get_schedule``), but its ``@schedule`` takes EventBridge's
+    6-field form (``minutes hours day-of-month month day-of-week year``) and Airflow (croniter)
+    reads a 6th field as the *second*: ``0 12 * * ? *`` would start a run every second of 12:00.
+    So a 6th field ``*`` (every year) is dropped, the rule of Metaflow's own Argo deployer
+    (``ArgoWorkflows._cron``: "Remove the field Year"); 5 fields, and 6 whose last is one
+    second, pass through (docs/metaflow-contract.md#schedules). ``check_cron`` refuses the rest."""
+    fields = cron.split()
+    if len(fields) == 6 and fields[5] == "*":
+        return " ".join(fields[:5])
+    return cron
+
+
 def check_cron(cron: str, fd: FlowDeployment) -> None:
-    """Metaflow's ``airflow create`` passes ``@schedule(cron=...)`` through (``_get_schedule``).
-    Airflow (croniter) takes 5 fields, or 6 whose last is the *second*; flowstacks accepts what
-    Airflow loads, except a 6th field that is not one fixed second: an AWS-style cron such as
-    ``0 12 * * ? *`` loads, but croniter then starts a run every second of 12:00
-    (docs/metaflow-contract.md#schedules)."""
+    """What ``airflow_cron`` cannot render faithfully, refused before anything is uploaded."""
     fields = cron.split()
     if len(fields) == 5:
         return
     if len(fields) == 6 and fields[5].isdigit() and int(fields[5]) < 60:
         return
+    if len(fields) == 6 and fields[5] == "*":
+        dow = fields[4]
+        if any(ch.isdigit() for ch in dow.split("#")[0].split("/")[0]):
+            # EventBridge numbers the days 1-7 from Sunday, croniter 0-6: the names agree
+            raise FlowstacksError(
+                f"@schedule(cron='{cron}'): an EventBridge-style cron (6th field: the year) "
+                f"numbers the days of the week 1-7 from Sunday, Airflow 0-6, so "
+                f"'{dow}' would mean other days on Airflow", where=where(fd),
+                hint="name the days (SUN, MON-FRI, ...): both read names alike")
+        return
     if len(fields) == 6:
         raise FlowstacksError(
-            f"@schedule(cron='{cron}'): Airflow reads a 6th cron field as the second, so "
-            f"'{fields[5]}' would start a run every second of each matching minute "
-            "(an EventBridge-style year field?)", where=where(fd),
-            hint=f"write the 5-field cron '{' '.join(fields[:5]).replace('?', '*')}'")
+            f"@schedule(cron='{cron}'): Airflow reads a 6th cron field as the second, and as "
+            f"an EventBridge year '{fields[5]}' has no Airflow form", where=where(fd),
+            hint=f"write the 5-field cron '{' '.join(fields[:5])}'")
     raise FlowstacksError(f"@schedule(cron='{cron}') has {len(fields)} fields; Airflow takes 5 "
-                          "(or 6, the last being the second)", where=where(fd))
+                          "(or 6, the last being the second or an EventBridge year '*')",
+                          where=where(fd))
 
 
 def _validate_foreach(fd: FlowDeployment) -> None:

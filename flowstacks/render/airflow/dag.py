@@ -20,7 +20,7 @@ import jinja2
 from flowstacks.model.deployment import FlowDeployment, StackContext
 from flowstacks.model.flow import Flow
 from flowstacks.naming.events import resolve_upstream
-from flowstacks.render.airflow.checks import validate
+from flowstacks.render.airflow.checks import airflow_cron, validate
 from flowstacks.render.airflow.tasks import asset, task_context
 from flowstacks.render.artifact import Artifact
 from flowstacks.render.metaflow_runtime import (
@@ -35,12 +35,13 @@ DEFAULT_RETRY_DELAY = 200  # Airflow._create_defaults
 
 
 def _schedule(flow: Flow) -> str | None:
-    """``Airflow._get_schedule``: the raw cron, else ``@weekly``/``@hourly``/``@daily``."""
+    """``Airflow._get_schedule``: the cron (an EventBridge year ``*`` dropped, ``airflow_cron``),
+    else ``@weekly``/``@hourly``/``@daily``."""
     s = flow.schedule
     if s is None:
         return None
     if s.cron:
-        return s.cron
+        return airflow_cron(s.cron)
     if s.weekly:
         return "@weekly"
     if s.hourly:
@@ -79,7 +80,8 @@ def dag_context(ctx: StackContext, fd: FlowDeployment, code_url: str,
         "flow": flow.name,
         "flow_file": flow.file,
         "stack": ctx.stack,
-        "description": flow.doc,
+        # airflow_cli.py: description=obj.flow.__doc__, as written (indentation kept)
+        "description": flow.doc_raw if flow.doc_raw is not None else flow.doc,
         "schedule": _schedule(flow),
         "schedule_assets": upstream_assets,
         # Argo runs such a flow on its cron *and* on its events: Airflow's AssetOrTimeSchedule

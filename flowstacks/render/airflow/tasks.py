@@ -37,7 +37,11 @@ def kubernetes_attributes(ctx: StackContext, step: Step) -> dict[str, Any]:
         attrs["gpu"] = compute.gpu
     static = step.decorator("kubernetes")
     if static:
-        attrs.update({k: v for k, v in static.attributes.items() if v is not None and k in attrs})
+        # the namespace and service account the author did not write are the loader's own
+        # Metaflow config defaults: the stack's stand in for them (as on Argo,
+        # render/argo/command.py given_attribute), Metaflow's deployer uses its config's
+        attrs.update({k: v for k, v in static.attributes.items() if v is not None and k in attrs
+                      and (k not in ("namespace", "service_account") or k in static.given)})
     resources = step.decorator("resources")
     if resources:
         for key, value in resources.attributes.items():

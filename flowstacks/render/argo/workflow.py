@@ -87,12 +87,15 @@ def parameters(fd: FlowDeployment) -> list[dict[str, Any]]:
             encoded = metaflow_json(value if isinstance(value, str) else metaflow_json(value))
         else:
             encoded = metaflow_json(value)
-        # IncludeFile: Metaflow writes FilePathClass.name ("FilePath") and, after it, is_text and
-        # encoding (TODO: once the flow model carries them with the uploaded default descriptor,
-        # which load/ owns, add them here; tests/shapes KNOWN_DISAGREEMENTS ("includefile", "argo")).
-        ptype = "FilePath" if p.type == "FilePathClass" else p.type
-        out.append({"python_var_name": p.attribute or p.name, "name": p.name, "value": encoded, "type": ptype,
-                    "description": p.help, "is_required": p.required})
+        # IncludeFile: Metaflow writes FilePathClass.name ("FilePath") and, last, its is_text
+        # and encoding (ArgoWorkflows._process_parameters)
+        is_file = p.file_is_text is not None
+        entry = {"python_var_name": p.attribute or p.name, "name": p.name, "value": encoded,
+                 "type": "FilePath" if is_file else p.type, "description": p.help,
+                 "is_required": p.required}
+        if is_file:
+            entry.update(is_text=p.file_is_text, encoding=p.file_encoding or "utf-8")
+        out.append(entry)
     return out
 
 
