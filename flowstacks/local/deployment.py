@@ -9,6 +9,7 @@ Only :func:`synthesize` and :func:`write_packages` call into flowstacks itself.
 from __future__ import annotations
 
 import ast
+import base64
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,6 +72,16 @@ class DagFile:
         return self.key.rsplit("/", 1)[-1][: -len(".py")]
 
 
+@dataclass(frozen=True)
+class InlineObject:
+    """An object the stack writes from inline base64 content (an ``IncludeFile`` default)."""
+
+    logical: str
+    bucket: str
+    key: str
+    body: bytes
+
+
 def dag_settings(source: str, names: tuple[str, ...]) -> dict[str, set[str]]:
     """The constant values a DAG file gives the variables ``names`` in its dict literals (the
     operators' ``env_vars``): read with ``ast``, the DAG is not executed here."""
@@ -97,6 +108,7 @@ class Deployment:
     rules: list[Rule] = field(default_factory=list)
     packages: list[PackageObject] = field(default_factory=list)
     dag_files: list[DagFile] = field(default_factory=list)
+    objects: list[InlineObject] = field(default_factory=list)
 
     @property
     def orchestrator(self) -> str:
@@ -199,6 +211,9 @@ def read_deployment(folder: Path) -> Deployment:
             dep.packages.append(PackageObject(res["name"], i["bucket"], i["key"], source["fileAsset"]))
         elif isinstance(i.get("content"), str) and str(i.get("key", "")).endswith(".py"):
             dep.dag_files.append(DagFile(res["name"], i["bucket"], i["key"], i["content"]))
+        elif isinstance(i.get("contentBase64"), str):
+            dep.objects.append(InlineObject(res["name"], i["bucket"], i["key"],
+                                            base64.b64decode(i["contentBase64"])))
     return dep
 
 

@@ -154,6 +154,13 @@ def _packages(acct: Account, dep: Deployment, project_dir: Path) -> None:
                       ContentType="application/gzip")
 
 
+def _objects(acct: Account, dep: Deployment) -> None:
+    """Objects the stack writes from inline content: the uploaded ``IncludeFile`` defaults."""
+    s3 = acct("s3")
+    for obj in dep.objects:
+        s3.put_object(Bucket=obj.bucket, Key=obj.key, Body=obj.body, ContentType="application/gzip")
+
+
 def _dag_files(acct: Account, dep: Deployment) -> None:
     """Into the DAGs bucket, which Airflow's DAG processor syncs its DAGs folder from."""
     s3 = acct("s3")
@@ -211,6 +218,7 @@ def provision(acct: Account, dep: Deployment, project_dir: Path) -> None:
     _roles(acct, dep)
     _job_definitions(acct, dep)
     _packages(acct, dep, project_dir)
+    _objects(acct, dep)
     _dag_files(acct, dep)
     _state_machines(acct, dep)
     _rules(acct, dep)

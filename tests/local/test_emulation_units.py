@@ -152,3 +152,32 @@ def test_parameters_and_execution_input():
 def test_only_ids_a_client_chose_are_registered_by_the_shim():
     assert _chosen("sfn-123") == "sfn-123" and _chosen("b2c3-uuid") == "b2c3-uuid"
     assert _chosen("1795901263944225") is None and _chosen(None) is None
+
+
+def test_includefile_default_the_stack_uploads_is_provisioned(tmp_path):
+    """An ``IncludeFile`` default is an S3 object with inline content in the manifest: run-local
+    writes it where the task's descriptor points, as ``pulumi up`` would (the shape corpus'
+    BranchFlow has one)."""
+    import gzip
+
+    import boto3
+    from moto import mock_aws
+
+    from flowstacks.local.deployment import read_deployment, synthesize
+    from flowstacks.local.provision import _objects
+
+    corpus = Path(__file__).with_name("flows")
+    dep = synthesize(corpus, "prod", None, tmp_path / "out")
+    dep = read_deployment(dep.folder)
+    (obj,) = [o for o in dep.objects if "include-notes" in o.logical]
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket=obj.bucket)
+
+        class Acct:
+            def __call__(self, service):
+                return s3
+
+        _objects(Acct(), dep)
+        body = s3.get_object(Bucket=obj.bucket, Key=obj.key)["Body"].read()
+    assert gzip.decompress(body) == (corpus / "flowspecs" / "notes.txt").read_bytes()

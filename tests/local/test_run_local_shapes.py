@@ -3,7 +3,8 @@
 to Airflow (stack ``prod.af``; Airflow refuses a nested foreach, as Metaflow does, so NestedFlow
 runs on Step Functions only).
 
-- BranchFlow: linear + split/join, Parameters (defaults and one passed at start),
+- BranchFlow: linear + split/join, Parameters (defaults, one passed at start, an ``IncludeFile``
+  whose default the stack uploads),
   ``@environment``, ``@secrets`` (the secret in the emulated Secrets Manager), ``@retry`` on a step
   that fails its first attempt, ``@catch`` on a step that raises, ``@timeout`` on a step that
   finishes in time.
@@ -113,6 +114,8 @@ def test_parameters_environment_and_secrets_reach_the_tasks(session):
     assert got["summary"] == "'hello 12'"  # greeting default, count=4 passed at start
     assert got["colour"] == "'teal'"  # @environment
     assert got["api_user"] == "'svc-shapes'"  # @secrets from the emulated Secrets Manager
+    # IncludeFile: the default the stack uploaded (an S3 object of the manifest), read by the task
+    assert got["first_note"] == "'shapes corpus notes, uploaded by the stack'"
 
 
 @pytest.mark.slow

@@ -1,9 +1,9 @@
-"""Linear + split/join, Parameters, @environment, @secrets, and the failure handling decorators:
+"""Linear + split/join, Parameters (an IncludeFile with a default among them), @environment, @secrets, and the failure handling decorators:
 @retry on a step that fails once, @catch on a step that raises, @timeout on a step that finishes
 in time."""
 import os
 
-from metaflow import (FlowSpec, Parameter, catch, current, environment,
+from metaflow import (FlowSpec, IncludeFile, Parameter, catch, current, environment,
                       project, retry, secrets, step, timeout)
 
 
@@ -11,6 +11,7 @@ from metaflow import (FlowSpec, Parameter, catch, current, environment,
 class BranchFlow(FlowSpec):
     count = Parameter('count', default=2, type=int)
     greeting = Parameter('greeting', default='hello')
+    notes = IncludeFile('notes', default='notes.txt')
 
     @environment(vars={'SHAPES_COLOUR': 'teal'})
     @secrets(sources=['shapes/api'])
@@ -19,6 +20,7 @@ class BranchFlow(FlowSpec):
         self.colour = os.environ['SHAPES_COLOUR']
         self.api_user = os.environ['API_USER']
         self.scaled = self.count * 3
+        self.first_note = self.notes.splitlines()[0]
         self.next(self.flaky, self.fragile)
 
     @retry(times=1, minutes_between_retries=0)
@@ -41,7 +43,7 @@ class BranchFlow(FlowSpec):
     def join(self, inputs):
         self.attempt = inputs.flaky.attempt
         self.caught = inputs.fragile.failure.type  # 'builtins.ValueError'
-        self.merge_artifacts(inputs, include=['colour', 'api_user', 'scaled'])
+        self.merge_artifacts(inputs, include=['colour', 'api_user', 'scaled', 'first_note'])
         self.next(self.end)
 
     @step
