@@ -1,4 +1,4 @@
-"""Proof by execution for every flow shape, on both backends that run here: the corpus project
+"""The cases of the proof by execution for every flow shape, on both backends that run here: the corpus project
 ``tests/local/flows`` (its own ``--project-dir``) deployed to Step Functions (stack ``prod``) and
 to Airflow (stack ``prod.af``; Airflow refuses a nested foreach, as Metaflow does, so NestedFlow
 runs on Step Functions only).
@@ -14,27 +14,19 @@ runs on Step Functions only).
   upstreams (an Asset condition); flowstacks refuses several upstreams on Step Functions.
 - NestedFlow (Step Functions): a foreach inside a foreach.
 
-Two sessions (one per backend). Measured 2026-11-29 with 2 cores shared by other jobs (load ~20):
+Imported by ``test_run_local_shapes_sfn.py`` and ``test_run_local_shapes_airflow.py``, one
+session (module fixture) per backend, so the two run on different test workers. Measured 2026-11-29 with 2 cores shared by other jobs (load ~20):
 37 min wall for both, 640 s of CPU (user+sys, children included).
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 pytest.importorskip("moto")
 pytest.importorskip("metaflow_local_service")
-
-# The shape corpus on both backends is the suite's longest module (~10-15 min of CPU): CI keeps
-# under 30 minutes by running it only when asked (`FLOWSTACKS_FULL=1 bash scripts/test.sh`);
-# the skip and its reason show in every run's summary. The example project's executions
-# (test_run_local_sfn.py, test_run_local_airflow.py) always run.
-pytestmark = pytest.mark.skipif(
-    os.environ.get("FLOWSTACKS_FULL") != "1",
-    reason="shape corpus executions: run with FLOWSTACKS_FULL=1 (about 10-15 min)")
 
 CORPUS = Path(__file__).with_name("flows")
 SECRETS = {"shapes/api": {"API_USER": "svc-shapes"}}
@@ -52,9 +44,10 @@ def _run(tmp_path_factory, stack, orchestrator):
                       timeout=1500, work=tmp_path_factory.mktemp(f"shapes-{orchestrator}"), secrets=SECRETS)
 
 
-@pytest.fixture(scope="module", params=["step-functions", "airflow"])
-def session(request, tmp_path_factory):
-    if request.param == "airflow":
+def start_session(tmp_path_factory, orchestrator):
+    """Run the corpus' stack of ``orchestrator`` (``prod`` on Step Functions, ``prod.af`` on
+    Airflow); skips when this machine has no Airflow virtualenv."""
+    if orchestrator == "airflow":
         from flowstacks.local.airflow_run import airflow_python
 
         try:
