@@ -15,8 +15,10 @@ runs on Step Functions only).
 - NestedFlow (Step Functions): a foreach inside a foreach.
 
 Imported by ``test_run_local_shapes_sfn.py`` and ``test_run_local_shapes_airflow.py``, one
-session (module fixture) per backend, so the two run on different test workers. Measured 2026-11-29 with 2 cores shared by other jobs (load ~20):
-37 min wall for both, 640 s of CPU (user+sys, children included).
+session (module fixture) per backend, so the two run on different test workers. Measured
+2026-11-29, 2 cores shared with other jobs (load 3-7), both backends in one process: 523 s wall,
+the Step Functions session 293 s and the Airflow session 227 s; about 550 s of CPU (user+sys,
+children included) in an earlier run.
 """
 
 from __future__ import annotations
