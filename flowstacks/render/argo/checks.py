@@ -4,10 +4,10 @@ refuses (Metaflow's messages), and names Kubernetes would refuse (docs/metaflow-
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from flowstacks.errors import FlowstacksError, MetaflowRuleError
 from flowstacks.model.deployment import FlowDeployment
+from flowstacks.render.argo.parallel import is_parallel_step
 from flowstacks.render.argo.switch import Conditionals
 from flowstacks.render.metaflow_runtime import MIN_RUNTIME_LIMIT
 from flowstacks.render.walk import StepIndex
@@ -61,15 +61,9 @@ def environment_error(fd: FlowDeployment) -> MetaflowRuleError | None:
     return None
 
 
-def is_parallel(flow_step: Any) -> bool:
-    """A ``@parallel`` step, or the ``num_parallel`` foreach that fans out to one."""
-    return bool(flow_step.decorator("parallel")) or (
-        flow_step.type == "foreach" and flow_step.foreach_param is None)
-
-
 def check_steps(fd: FlowDeployment, namespace: str | None = None) -> None:
     """What ``KubernetesDecorator.step_init`` and ``ArgoWorkflows`` refuse (Metaflow's
-    messages), and what flowstacks cannot render exactly (``@parallel``)."""
+    messages)."""
     env_error = environment_error(fd)
     if env_error is not None:
         raise env_error
@@ -86,20 +80,16 @@ def check_steps(fd: FlowDeployment, namespace: str | None = None) -> None:
                 % ", ".join(f"*{p}*" for p in step.in_funcs),
                 headline="Argo Workflows error", where=where,
                 hint="add a step after the switch's cases that goes to the join")
-        if is_parallel(step):
-            raise FlowstacksError(
-                "@parallel steps (self.next(..., num_parallel=N)) are not rendered by "
-                "flowstacks' Argo backend: Metaflow 2.19.39 runs them as a Kubernetes JobSet "
-                "(a control task and N-1 workers wired with MF_WORLD_SIZE/MF_MASTER_ADDR), "
-                "which flowstacks does not reproduce; it never renders them as an ordinary "
-                "foreach", where=where,
-                hint="deploy this flow with Metaflow's own argo-workflows create, or replace "
-                     "num_parallel with a foreach")
         if step.decorator("batch"):
             raise MetaflowRuleError(
                 f"Step *{step.name}* is marked for execution both on AWS Batch and Kubernetes. "
                 "Please use one or the other.", where=where,
                 hint="deploy this flow with --orchestrator step-functions, or drop @batch")
+        if is_parallel_step(step) and step.decorator("catch"):
+            raise MetaflowRuleError(
+                f"Step *{step.name}* contains a @parallel decorator with the @catch decorator. "
+                "@catch is not supported with @parallel on Kubernetes.", where=where,
+                hint="drop @catch from the @parallel step (retries with @retry are supported)")
         timeout = step.timeout_seconds
         if timeout is not None and timeout < MIN_RUNTIME_LIMIT:
             raise MetaflowRuleError(
