@@ -7,7 +7,8 @@ import re
 
 from flowstacks.errors import FlowstacksError, MetaflowRuleError
 from flowstacks.model.deployment import FlowDeployment
-from flowstacks.render.argo.parallel import is_parallel_step
+from flowstacks.model.flow import Step
+from flowstacks.render.argo.parallel import is_parallel_foreach, is_parallel_step
 from flowstacks.render.argo.switch import Conditionals
 from flowstacks.render.metaflow_runtime import MIN_RUNTIME_LIMIT
 from flowstacks.render.walk import StepIndex
@@ -61,6 +62,31 @@ def environment_error(fd: FlowDeployment) -> MetaflowRuleError | None:
     return None
 
 
+def _check_gang(step: Step, steps: StepIndex, where: str) -> None:
+    """The graph shape a JobSet needs, as Metaflow's linter checks it at load time
+    (``lint.py``: ``check_parallel_step_after_next``, ``check_join_followed_by_parallel_step``,
+    ``check_parallel_foreach_calls_parallel_step``): a model that skipped the linter must not
+    render a gang without its foreach or its join."""
+    if is_parallel_foreach(step) and not all(is_parallel_step(steps[n]) for n in step.next):
+        raise FlowstacksError(
+            f"Step *{step.name}* is called as a parallel step with self.next(num_parallel=..) "
+            "but does not have a @parallel decorator.", where=where)
+    if not is_parallel_step(step):
+        return
+    parents = [n for n in step.in_funcs if not is_parallel_foreach(steps[n])]
+    if parents or not step.in_funcs:
+        raise FlowstacksError(
+            f"Step *{step.name}* has a @parallel decorator, but is not called with "
+            f"self.next(num_parallel=...)"
+            + (f" from step *{parents[0]}*." if parents else "."), where=where)
+    if not step.next or steps[step.next[0]].type != "join":
+        raise FlowstacksError(
+            "An @parallel step should be followed by a join step. Step "
+            f"*{step.next[0] if step.next else step.name}* is called after an @parallel step "
+            "but is not a join step. Please add an extra `inputs` argument to the step.",
+            where=where)
+
+
 def check_steps(fd: FlowDeployment, namespace: str | None = None) -> None:
     """What ``KubernetesDecorator.step_init`` and ``ArgoWorkflows`` refuse (Metaflow's
     messages)."""
@@ -85,6 +111,7 @@ def check_steps(fd: FlowDeployment, namespace: str | None = None) -> None:
                 f"Step *{step.name}* is marked for execution both on AWS Batch and Kubernetes. "
                 "Please use one or the other.", where=where,
                 hint="deploy this flow with --orchestrator step-functions, or drop @batch")
+        _check_gang(step, steps, where)
         if is_parallel_step(step) and step.decorator("catch"):
             raise MetaflowRuleError(
                 f"Step *{step.name}* contains a @parallel decorator with the @catch decorator. "
