@@ -7,6 +7,9 @@ parent's ``num-splits``), followed by a join task fed by ``split-cardinality``. 
 switch are tasks with a ``when:`` on the switch's ``switch-step`` output, and the steps after them
 depend on any case having succeeded (:mod:`.switch` says which steps are conditional); a switch
 that loops on itself becomes a steps template that calls itself (docs/metaflow-contract.md#argo-switch).
+A ``num_parallel`` foreach's jump-off ``<step>-foreach-parallel`` runs the ``@parallel`` step's
+JobSet once and hands the gang's size and entropy to the join (:mod:`.parallel`,
+docs/metaflow-contract.md#argo-parallel).
 """
 
 from __future__ import annotations
@@ -87,7 +90,6 @@ class ArgoDag:
         first_in_foreach = (step.is_inside_foreach and parent is not None
                             and parent.type == "foreach")
         if first_in_foreach and gang.is_parallel_foreach(parent):
-            first_in_foreach = False
             task, params = self._parallel_task(step)
         elif first_in_foreach:
             task, params = self._foreach_child(step)

@@ -6,7 +6,8 @@ Metaflow 2.19.39 (docs/metaflow-contract.md#argo), minus what would make output 
 Differences kept on purpose are listed in tests/argo/DIFFERENCES.md.
 
 Layout: :mod:`.dag` (DAG shape), :mod:`.command` (task script, compute), :mod:`.env` (task env),
-:mod:`.events` (cron, sensor), :mod:`.checks` (what is refused); this module assembles them.
+:mod:`.events` (cron, sensor), :mod:`.checks` (what is refused), :mod:`.parallel` and :mod:`.jobset`
+(a ``@parallel`` step's JobSet); this module assembles them.
 """
 
 from __future__ import annotations
