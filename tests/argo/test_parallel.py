@@ -389,3 +389,13 @@ def test_jobset_manifest_text_is_metaflows(tmp_path, path):
                         if not k.startswith("python_version")} == version
                 e["value"] = json.dumps(version)
     assert mine == dump(obj)
+
+
+def test_the_stack_summary_labels_a_gang_as_num_parallel(tmp_path):
+    from flowstacks.render.summary import mermaid
+
+    _, fd = _context(tmp_path, FLOWS / "parallel_nested_flow.py")
+    graph = mermaid(fd.flow)
+    assert "s_setup -->|num_parallel| s_train" in graph
+    assert "s_start -->|foreach sizes| s_setup" in graph
+    assert "None" not in graph
