@@ -135,3 +135,18 @@ def canonical_yaml(data: Any) -> str:
 def yaml_documents(docs: list[Any]) -> str:
     """Several objects in one YAML stream (``---`` between), e.g. template + cron + sensor."""
     return "---\n".join(canonical_yaml(d) for d in docs)
+
+
+def metaflow_yaml(data: Any) -> str:
+    """``yaml.dump(data, default_flow_style=False, indent=2)`` as Metaflow writes a manifest it
+    embeds as text (the Argo JobSet of a ``@parallel`` step, ``kubernetes_jobsets.py``): sorted
+    keys, PyYAML's pure-Python emitter (its line folding at 80 columns is what Metaflow's text
+    has), ASCII only, ``null`` kept. Shared sub-objects are written out, never as aliases
+    (Metaflow's objects come out of the Kubernetes client's serialiser, which shares none)."""
+    import yaml
+
+    class Dumper(yaml.SafeDumper):
+        def ignore_aliases(self, data: Any) -> bool:
+            return True
+
+    return yaml.dump(data, Dumper=Dumper, default_flow_style=False, indent=2)

@@ -52,7 +52,10 @@ def mermaid(flow: Flow) -> str:
         lines.append(f"  {shape}")
     for step in flow.steps:
         for nxt in step.next:
-            label = f"|foreach {step.foreach_param}|" if step.type == "foreach" else ""
+            label = ""
+            if step.type == "foreach":  # a foreach without a variable: num_parallel (@parallel)
+                label = (f"|foreach {step.foreach_param}|" if step.foreach_param is not None
+                         else "|num_parallel|")
             lines.append(f"  s_{step.name} -->{label} s_{nxt}")
     lines.append("```")
     return "\n".join(lines)

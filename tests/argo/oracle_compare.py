@@ -18,7 +18,7 @@ from flowstacks.load.code_package import CodePackage
 from flowstacks.render.argo import command as argo_command
 
 NAMED_LISTS = {"templates", "tasks", "env", "parameters", "volumes", "volumeMounts",
-               "dependencies", "exprs"}
+               "dependencies", "exprs", "replicatedJobs", "containers"}
 _PARAM_FILE = re.compile(r"set_parameters (\w{10}) (.*?)&& \. `pwd`/\1")
 
 # Kept differences: (id, regex on the point path). Documented in DIFFERENCES.md.
@@ -31,6 +31,19 @@ KEPT: list[tuple[str, re.Pattern[str]]] = [
     ("D3", re.compile(r"^metadata\.annotations\.(metaflow/project|metaflow/branch|"
                       r"flowstacks/stack)$")),
 ]
+
+
+# A resource template's manifest is YAML text (a @parallel step's JobSet): compared field by field.
+# Metaflow leaves the worker count unquoted so that the JobSet controller reads an integer once
+# Argo has substituted it; as written, it is no YAML scalar, so it is quoted back to parse.
+_UNQUOTED = re.compile(r"^(\s*replicas: )(\{\{=[^\n]*\}\})$", re.M)
+
+
+def parse_manifest(text: str) -> Any:
+    """The object of a resource template's ``manifest`` text."""
+    import yaml
+
+    return yaml.safe_load(_UNQUOTED.sub(lambda m: f"{m.group(1)}'{m.group(2)}'", text))
 
 
 def strip_nulls(value: Any) -> Any:
@@ -62,6 +75,8 @@ def flatten(value: Any, path: str = "") -> dict[str, Any]:
     elif isinstance(value, list) and value:
         for i, item in enumerate(value):
             out.update(flatten(item, f"{path}[{i}]"))
+    elif isinstance(value, str) and path.endswith(".resource.manifest"):
+        out.update(flatten(strip_nulls(parse_manifest(value)), path))
     elif isinstance(value, str) and value[:1] in "{[" and (
             ".env[" in path or "annotations." in path):
         try:

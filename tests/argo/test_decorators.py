@@ -125,14 +125,6 @@ def test_conda_and_pypi_are_refused_with_metaflows_message(tmp_path, stem, deco)
     assert "image" in err.value.hint
 
 
-@pytest.mark.parametrize("stem", ["parallel"])
-def test_shapes_flowstacks_does_not_render_are_refused_never_approximated(tmp_path, stem):
-    ctx, fd = _context(tmp_path, stem)
-    with pytest.raises(FlowstacksError) as err:
-        render_flow(ctx, fd, h.fixed_package(fd, ctx), "sa")
-    assert "Metaflow 2.19.39" in err.value.message and err.value.hint
-
-
 def test_parameters_annotation_holds_attribute_names_and_description_keeps_indentation(tmp_path):
     objs = _render(tmp_path, "parameter")
     ann = objs.template["metadata"]["annotations"]

@@ -217,6 +217,9 @@ def test_unsupported_shapes_fail_with_flow_and_step():
     with pytest.raises(FlowstacksError) as err:
         h.render(ctx, fd.model_copy(update={"flow": flow}))
     assert "ProjectFlow.start" in err.value.where
+    # Metaflow's linter would have refused this graph at load time; the renderer does too
+    assert ("Step *start* has a @parallel decorator, but is not called with "
+            "self.next(num_parallel=...)") in err.value.message
 
 
 @pytest.mark.parametrize("deco,message", [

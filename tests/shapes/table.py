@@ -63,10 +63,7 @@ CANNOT_RUN: dict[tuple[str, str], str] = {
 
 # Cells where flowstacks and Metaflow disagree today, each with who fixes it. The test fails if
 # a listed cell agrees (remove it here) or an unlisted one disagrees.
-KNOWN_DISAGREEMENTS: dict[tuple[str, str], str] = {
-    # Argo (this backend): shapes flowstacks refuses clearly instead of approximating
-    ("parallel", "argo"): "Argo follow-up: render Metaflow's JobSet (MF_WORLD_SIZE/MF_MASTER_ADDR)",
-}
+KNOWN_DISAGREEMENTS: dict[tuple[str, str], str] = {}
 
 
 @dataclass

@@ -4,10 +4,11 @@ refuses (Metaflow's messages), and names Kubernetes would refuse (docs/metaflow-
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from flowstacks.errors import FlowstacksError, MetaflowRuleError
 from flowstacks.model.deployment import FlowDeployment
+from flowstacks.model.flow import Step
+from flowstacks.render.argo.parallel import is_parallel_foreach, is_parallel_step
 from flowstacks.render.argo.switch import Conditionals
 from flowstacks.render.metaflow_runtime import MIN_RUNTIME_LIMIT
 from flowstacks.render.walk import StepIndex
@@ -61,15 +62,34 @@ def environment_error(fd: FlowDeployment) -> MetaflowRuleError | None:
     return None
 
 
-def is_parallel(flow_step: Any) -> bool:
-    """A ``@parallel`` step, or the ``num_parallel`` foreach that fans out to one."""
-    return bool(flow_step.decorator("parallel")) or (
-        flow_step.type == "foreach" and flow_step.foreach_param is None)
+def _check_gang(step: Step, steps: StepIndex, where: str) -> None:
+    """The graph shape a JobSet needs, as Metaflow's linter checks it at load time
+    (``lint.py``: ``check_parallel_step_after_next``, ``check_join_followed_by_parallel_step``,
+    ``check_parallel_foreach_calls_parallel_step``): a model that skipped the linter must not
+    render a gang without its foreach or its join."""
+    if is_parallel_foreach(step) and not all(is_parallel_step(steps[n]) for n in step.next):
+        raise FlowstacksError(
+            f"Step *{step.name}* is called as a parallel step with self.next(num_parallel=..) "
+            "but does not have a @parallel decorator.", where=where)
+    if not is_parallel_step(step):
+        return
+    parents = [n for n in step.in_funcs if not is_parallel_foreach(steps[n])]
+    if parents or not step.in_funcs:
+        raise FlowstacksError(
+            f"Step *{step.name}* has a @parallel decorator, but is not called with "
+            f"self.next(num_parallel=...)"
+            + (f" from step *{parents[0]}*." if parents else "."), where=where)
+    if not step.next or steps[step.next[0]].type != "join":
+        raise FlowstacksError(
+            "An @parallel step should be followed by a join step. Step "
+            f"*{step.next[0] if step.next else step.name}* is called after an @parallel step "
+            "but is not a join step. Please add an extra `inputs` argument to the step.",
+            where=where)
 
 
 def check_steps(fd: FlowDeployment, namespace: str | None = None) -> None:
     """What ``KubernetesDecorator.step_init`` and ``ArgoWorkflows`` refuse (Metaflow's
-    messages), and what flowstacks cannot render exactly (``@parallel``)."""
+    messages)."""
     env_error = environment_error(fd)
     if env_error is not None:
         raise env_error
@@ -86,20 +106,17 @@ def check_steps(fd: FlowDeployment, namespace: str | None = None) -> None:
                 % ", ".join(f"*{p}*" for p in step.in_funcs),
                 headline="Argo Workflows error", where=where,
                 hint="add a step after the switch's cases that goes to the join")
-        if is_parallel(step):
-            raise FlowstacksError(
-                "@parallel steps (self.next(..., num_parallel=N)) are not rendered by "
-                "flowstacks' Argo backend: Metaflow 2.19.39 runs them as a Kubernetes JobSet "
-                "(a control task and N-1 workers wired with MF_WORLD_SIZE/MF_MASTER_ADDR), "
-                "which flowstacks does not reproduce; it never renders them as an ordinary "
-                "foreach", where=where,
-                hint="deploy this flow with Metaflow's own argo-workflows create, or replace "
-                     "num_parallel with a foreach")
         if step.decorator("batch"):
             raise MetaflowRuleError(
                 f"Step *{step.name}* is marked for execution both on AWS Batch and Kubernetes. "
                 "Please use one or the other.", where=where,
                 hint="deploy this flow with --orchestrator step-functions, or drop @batch")
+        _check_gang(step, steps, where)
+        if is_parallel_step(step) and step.decorator("catch"):
+            raise MetaflowRuleError(
+                f"Step *{step.name}* contains a @parallel decorator with the @catch decorator. "
+                "@catch is not supported with @parallel on Kubernetes.", where=where,
+                hint="drop @catch from the @parallel step (retries with @retry are supported)")
         timeout = step.timeout_seconds
         if timeout is not None and timeout < MIN_RUNTIME_LIMIT:
             raise MetaflowRuleError(

@@ -15,6 +15,7 @@ from typing import Any
 
 from flowstacks.model.deployment import FlowDeployment, StackContext
 from flowstacks.model.flow import Flow, Step
+from flowstacks.render.argo import parallel as gang
 from flowstacks.render.argo.switch import Conditionals
 from flowstacks.render.metaflow_runtime import (
     CATCH_FALLBACK_RETRIES, INIT_SCRIPT, KUBERNETES_DEFAULTS, LOGS_DIR, RETRY_DEFAULT_MINUTES,
@@ -153,8 +154,11 @@ def retries(step: Step) -> tuple[int, int, int]:
 
 def retry_count(step: Step) -> str:
     """``{{retries}}`` only exists when the template has a retryStrategy
-    (docs/metaflow-contract.md#argo)."""
-    return "{{retries}}" if retries(step)[1] else "0"
+    (docs/metaflow-contract.md#argo); a JobSet's manifest cannot read it, so a ``@parallel``
+    step gets it as its ``retryCount`` input."""
+    if not retries(step)[1]:
+        return "0"
+    return gang.RETRY_COUNT_VALUE if gang.is_parallel_step(step) else "{{retries}}"
 
 
 def kubernetes_spec(ctx: StackContext, compute: Compute, service_account: str) -> str:
@@ -194,6 +198,8 @@ class StepShape:
     foreach_join_of: str | None  # the step inside the foreach that this join gathers
     last_in_foreach: bool  # inside a foreach and feeding its join: needs root-input-path
     feeds_join_in_foreach: bool = False  # inside a foreach, its first next step is a join
+    parallel_step: bool = False  # @parallel: a JobSet's control and workers run it
+    parallel_join_of: str | None = None  # the @parallel step this join gathers
 
 
 def step_shape(flow: Flow, step: Step) -> StepShape:
@@ -208,8 +214,10 @@ def step_shape(flow: Flow, step: Step) -> StepShape:
         join = steps[step.next[0]]
         last = any(steps[p].type == "foreach" and steps[p].matching_join == join.name
                    for p in join.split_parents) and not after_foreach
+    parallel_join_of = (foreach_join_of if foreach_join_of and gang.is_parallel_foreach(
+        steps[step.split_parents[-1]]) else None)
     return StepShape(step.name == flow.start.name, after_foreach, foreach_join_of, last,
-                     feeds_join)
+                     feeds_join, gang.is_parallel_step(step), parallel_join_of)
 
 
 def parameter_file_name(template_name: str) -> str:
@@ -234,14 +242,18 @@ def step_command(ctx: StackContext, fd: FlowDeployment, step: Step, package: Cod
     # are passed base64-encoded and sorted out by conditional_input_paths
     conditional_inputs = (cond.reads_conditional_inputs(step) and not shape.foreach_join_of
                           and not shape.feeds_join_in_foreach)
-    input_paths = "" if shape.is_start else "$(echo $INPUT_PATHS)"
-    paths_expr = "export INPUT_PATHS=''" if shape.is_start else (
+    # a @parallel join rebuilds its input paths from the gang's size and entropy
+    no_inputs = shape.is_start or shape.parallel_join_of is not None
+    input_paths = "" if no_inputs else "$(echo $INPUT_PATHS)"
+    paths_expr = "export INPUT_PATHS=''" if no_inputs else (
         "export INPUT_PATHS={{=toBase64(inputs.parameters['input-paths'])}}" if conditional_inputs
         else "export INPUT_PATHS={{inputs.parameters.input-paths}}")
     task_idx = "{{inputs.parameters.split-index}}" if shape.after_foreach or shape.last_in_foreach else ""
     root = "{{inputs.parameters.root-input-path}}" if shape.last_in_foreach else None
     task_str = "-".join([step.name, "{{workflow.creationTimestamp}}", root or input_paths, task_idx])
     task_expr = f"export METAFLOW_TASK_ID=(t-$(echo {task_str} | md5sum | cut -d ' ' -f 1 | tail -c 9))"
+    if shape.parallel_step:  # minted from the gang's entropy: the join can name every member
+        task_expr = f"export METAFLOW_TASK_ID={gang.TASK_ID}"
 
     cmds: list[str] = []
     if shape.is_start:
@@ -258,6 +270,8 @@ def step_command(ctx: StackContext, fd: FlowDeployment, step: Step, package: Cod
     elif cond.reads_conditional_inputs(step) and not shape.foreach_join_of:
         input_paths = ("$(python -m metaflow.plugins.argo.conditional_input_paths %s %s)"
                        % (input_paths, ",".join(cond.skippable_inputs(step))))
+    elif shape.parallel_join_of:
+        input_paths = gang.join_input_paths(RUN_ID, shape.parallel_join_of)
     elif shape.foreach_join_of:
         input_paths = ("$(python -m metaflow.plugins.argo.generate_input_paths %s "
                        "{{workflow.creationTimestamp}} %s {{inputs.parameters.split-cardinality}})"
@@ -266,7 +280,9 @@ def step_command(ctx: StackContext, fd: FlowDeployment, step: Step, package: Cod
     step_cmd = (f"{EXECUTABLE} {script} {top} step {step.name} --run-id {RUN_ID} "
                 f"--task-id {TASK_ID} --retry-count {attempt} "
                 f"--max-user-code-retries {user_retries} --input-paths-filename {INPUT_PATHS_FILE}")
-    if shape.after_foreach:
+    if shape.parallel_step:  # control: 0, workers: their job index + 1
+        step_cmd += f" --split-index {gang.SPLIT_INDEX} {gang.UBF_OPTION}"
+    elif shape.after_foreach:
         step_cmd += " --split-index {{inputs.parameters.split-index}}"
     cmds.append(step_cmd)
     return task_script([INIT_SCRIPT, LOGS_DIR, paths_expr, task_expr],

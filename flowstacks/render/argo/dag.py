@@ -7,6 +7,9 @@ parent's ``num-splits``), followed by a join task fed by ``split-cardinality``. 
 switch are tasks with a ``when:`` on the switch's ``switch-step`` output, and the steps after them
 depend on any case having succeeded (:mod:`.switch` says which steps are conditional); a switch
 that loops on itself becomes a steps template that calls itself (docs/metaflow-contract.md#argo-switch).
+A ``num_parallel`` foreach's jump-off ``<step>-foreach-parallel`` runs the ``@parallel`` step's
+JobSet once and hands the gang's size and entropy to the join (:mod:`.parallel`,
+docs/metaflow-contract.md#argo-parallel).
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from typing import Any
 
 from flowstacks.errors import FlowstacksError
 from flowstacks.model.flow import Flow, Step
+from flowstacks.render.argo import parallel as gang
+from flowstacks.render.argo.command import retries
 from flowstacks.render.argo.switch import SWITCH, Conditionals
 
 RUN_PATH = "argo-{{workflow.name}}/%s/{{tasks.%s.outputs.parameters.task-id}}"
@@ -81,9 +86,15 @@ class ArgoDag:
         if step.name == exit_at or step.name in self.seen:
             return tasks
         self.seen.append(step.name)
-        first_in_foreach = (step.is_inside_foreach
-                            and self.steps[step.in_funcs[0]].type == "foreach")
-        task, params = (self._foreach_child(step) if first_in_foreach else self._task(step))
+        parent = self.steps[step.in_funcs[0]] if step.in_funcs else None
+        first_in_foreach = (step.is_inside_foreach and parent is not None
+                            and parent.type == "foreach")
+        if first_in_foreach and gang.is_parallel_foreach(parent):
+            task, params = self._parallel_task(step)
+        elif first_in_foreach:
+            task, params = self._foreach_child(step)
+        else:
+            task, params = self._task(step)
         tasks.append(task)
         if step.type == "end":
             return tasks
@@ -111,6 +122,14 @@ class ArgoDag:
         """First step of a foreach body: no dependency inside its sub-DAG."""
         params = [param("input-paths", "{{inputs.parameters.input-paths}}"),
                   param("split-index", "{{inputs.parameters.split-index}}")]
+        return ({"name": sanitize(step.name), "template": sanitize(step.name),
+                 "arguments": {"parameters": params}}, params)
+
+    @staticmethod
+    def _parallel_task(step: Step) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The ``@parallel`` step: the JobSet's resource template, fed everything through its
+        inputs (a resource manifest can read nothing else); no dependency inside its sub-DAG."""
+        params = gang.dag_task_parameters(retries(step)[1])
         return ({"name": sanitize(step.name), "template": sanitize(step.name),
                  "arguments": {"parameters": params}}, params)
 
@@ -227,12 +246,16 @@ class ArgoDag:
         """The jump-off task running the body's sub-DAG once per split, the sub-DAG template,
         and the join task; returns the join."""
         join = self._step(step.matching_join or "", step)
-        name = sanitize(f"{step.name}-foreach-{step.foreach_param}")
+        is_gang = gang.is_parallel_foreach(step)
+        name = sanitize(f"{step.name}-foreach-{'parallel' if is_gang else step.foreach_param}")
         parent_task = RUN_PATH % (step.name, sanitize(step.name))
         outputs_of = "{{tasks.%s.outputs.parameters.%%s}}" % sanitize(step.name)
+        gang_params = [param(k, v) for k, v in gang.gang_outputs(sanitize(step.name)).items()]
         jump_params = [param("input-paths", parent_task), param("split-index", "{{item}}")]
         if nested:
             jump_params.append(param("root-input-path", parent_task))
+        if is_gang:
+            jump_params += gang_params
         jump: dict[str, Any] = {"name": name, "depends": f"{sanitize(step.name)}.Succeeded",
                                 "template": name, "arguments": {"parameters": jump_params},
                                 "withParam": outputs_of % "num-splits"}
@@ -245,21 +268,30 @@ class ArgoDag:
         inputs = [param("input-paths"), param("split-index")]
         if nested:
             inputs.append(param("root-input-path"))
-        if self.cond.is_join(join):
+        if is_gang:
+            inputs += [param(gang.NUM_PARALLEL), param(gang.ENTROPY)]
+        task_id: dict[str, str]
+        if is_gang:  # the gang's size and entropy, for the join to rebuild its input paths
+            outputs = [{"name": k, "valueFrom": {"parameter": v}} for k, v in
+                       gang.gang_outputs(sanitize(join.in_funcs[0])).items()]
+        elif self.cond.is_join(join):
             # the body's last step may be any of the join's inputs: the one that ran
-            task_id: dict[str, str] = {"expression": "get((%s)?.parameters, 'task-id')" % " ?? ".join(
+            task_id = {"expression": "get((%s)?.parameters, 'task-id')" % " ?? ".join(
                 f"tasks['{sanitize(p)}']?.outputs" for p in join.in_funcs)}
         else:
             task_id = {"parameter": "{{tasks.%s.outputs.parameters.task-id}}"
                        % sanitize(join.in_funcs[0])}
+        if not is_gang:
+            outputs = [{"name": "task-id", "valueFrom": task_id}]
         self.templates.append({
             "name": name,
             "inputs": {"parameters": inputs},
-            "outputs": {"parameters": [{"name": "task-id", "valueFrom": task_id}]},
+            "outputs": {"parameters": outputs},
             "dag": {"failFast": True, "tasks": body},
         })
-        join_params = [param("input-paths", parent_task),
-                       param("split-cardinality", outputs_of % "split-cardinality")]
+        join_params = [dict(p) for p in gang_params] if is_gang else [
+            param("input-paths", parent_task),
+            param("split-cardinality", outputs_of % "split-cardinality")]
         if nested:
             join_params += [param("split-index", "{{inputs.parameters.split-index}}"),
                             param("root-input-path", "{{inputs.parameters.input-paths}}")]
@@ -295,7 +327,9 @@ def graph_structure(flow: Flow) -> list[Any]:
                 # the loop of a recursive switch, is left out)
                 out.append([block(n, stop) for n in node.next if n != cur])
                 cur = stop
-            elif node.type in ("split", "foreach") or (len(node.next) > 1 and node.matching_join):
+            elif ((node.type in ("split", "foreach") and not gang.is_parallel_foreach(node))
+                  or (len(node.next) > 1 and node.matching_join)):
+                # a num_parallel foreach ("split-parallel") is listed as a linear step
                 out.append([block(n, node.matching_join) for n in node.next])
                 cur = node.matching_join
             else:

@@ -6,7 +6,8 @@ Metaflow 2.19.39 (docs/metaflow-contract.md#argo), minus what would make output 
 Differences kept on purpose are listed in tests/argo/DIFFERENCES.md.
 
 Layout: :mod:`.dag` (DAG shape), :mod:`.command` (task script, compute), :mod:`.env` (task env),
-:mod:`.events` (cron, sensor), :mod:`.checks` (what is refused); this module assembles them.
+:mod:`.events` (cron, sensor), :mod:`.checks` (what is refused), :mod:`.parallel` and :mod:`.jobset`
+(a ``@parallel`` step's JobSet); this module assembles them.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from flowstacks.model.deployment import FlowDeployment, StackContext
 from flowstacks.model.flow import Flow, Step
 from flowstacks.render.argo import command as cmd
 from flowstacks.render.argo import events
+from flowstacks.render.argo import jobset
+from flowstacks.render.argo import parallel as gang
 from flowstacks.render.argo.checks import (
     CRON_WORKFLOW_NAME_MAX, DNS1123_SUBDOMAIN_MAX, check_kubernetes_name, check_steps,
 )
@@ -138,14 +141,22 @@ def flow_annotations(ctx: StackContext, fd: FlowDeployment, params: list[dict[st
 
 def _inputs_outputs(flow: Flow, step: Step) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     shape = cmd.step_shape(flow, step)
-    inputs = [] if shape.is_start else [param("input-paths")]
+    inputs = [] if shape.is_start or shape.parallel_join_of else [param("input-paths")]
     if shape.after_foreach:
         inputs.append(param("split-index"))
-    if shape.foreach_join_of:
+    if shape.parallel_join_of:
+        inputs += [param(gang.NUM_PARALLEL), param(gang.ENTROPY)]
+    elif shape.foreach_join_of:
         inputs.append(param("split-cardinality"))
+    elif shape.parallel_step:
+        inputs += [param(n) for n in (gang.NUM_PARALLEL, gang.ENTROPY, gang.JOBSET_NAME,
+                                      gang.WORKER_COUNT)]
+        if cmd.retries(step)[1]:
+            inputs.append(param(gang.RETRY_COUNT))
     if shape.last_in_foreach:
         inputs += [param("split-index"), param("root-input-path")]
-    outputs = [] if step.type == "end" else [
+    # a @parallel step's task ids are minted at run time: its JobSet reports the gang instead
+    outputs = [] if step.type == "end" or shape.parallel_step else [
         {"name": "task-id", "valueFrom": {"path": "/mnt/out/task_id"}}]
     if step.type == SWITCH:  # the case the step chose, for the when: of the cases
         outputs.append({"name": "switch-step", "valueFrom": {"path": "/mnt/out/switch_step"}})
@@ -153,6 +164,9 @@ def _inputs_outputs(flow: Flow, step: Step) -> tuple[list[dict[str, Any]], list[
         outputs += [{"name": "num-splits", "valueFrom": {"path": "/mnt/out/splits"}},
                     {"name": "split-cardinality",
                      "valueFrom": {"path": "/mnt/out/split_cardinality"}}]
+    if gang.is_parallel_foreach(step):
+        outputs += [{"name": gang.NUM_PARALLEL, "valueFrom": {"path": "/mnt/out/num_parallel"}},
+                    {"name": gang.ENTROPY, "valueFrom": {"path": "/mnt/out/task_id_entropy"}}]
     return inputs, outputs
 
 
@@ -190,6 +204,11 @@ def container_template(ctx: StackContext, fd: FlowDeployment, step: Step, packag
     env = step_env(ctx, fd, step, package, trigs)
     if opts.tmpfs_size and opts.tmpfs_tempdir:
         env["METAFLOW_TEMPDIR"] = opts.tmpfs_path
+    if gang.is_parallel_step(step):  # a JobSet runs it (.jobset)
+        return jobset.resource_template(
+            ctx, step, cmd.step_command(ctx, fd, step, package, service_account, params), env,
+            opts.service_account or service_account, base_annotations(ctx, fd),
+            dict(BASE_LABELS), inputs)
     # a recursive switch's DAG task runs the steps template named as the step (.dag), which
     # runs this container as recursive-<step>
     recursive = Conditionals(fd.flow).is_recursive(step.name)
