@@ -139,12 +139,26 @@ def end_of_archive(raw_length: int) -> Segment:
     return Segment(gzip.compress(bytes(tail), compresslevel=GZIP_LEVEL, mtime=0), tail)
 
 
+_SHA1_OF: dict[bytes, Any] = {}  # a shared segment's bytes -> the SHA-1 state after them
+
+
+def _sha1_of(data: bytes) -> Any:
+    """The SHA-1 state after ``data``, remembered for the last few segments that began a
+    package (every package of a synth begins with the same one: its hash is computed once)."""
+    state = _SHA1_OF.get(data)
+    if state is None:
+        if len(_SHA1_OF) >= 4:
+            _SHA1_OF.clear()
+        state = _SHA1_OF[data] = hashlib.sha1(data)
+    return state
+
+
 def assemble(segments: list[Segment], flow_name: str, datastore_root: str) -> CodePackage:
     """The package made of ``segments`` in order, closed with the end-of-archive member."""
     parts = [seg.data for seg in segments]
     parts.append(end_of_archive(sum(seg.raw_length for seg in segments)).data)
-    digest = hashlib.sha1()
-    for part in parts:
+    digest = _sha1_of(parts[0]).copy()  # the first segment (Metaflow's code) is shared
+    for part in parts[1:]:
         digest.update(part)
     return CodePackage(sha=digest.hexdigest(), flow_name=flow_name, datastore_root=datastore_root,
                        parts=tuple(parts))

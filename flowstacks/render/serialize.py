@@ -126,8 +126,34 @@ def _node(data: Any, yaml: Any, scalars: Any) -> Any:
     return scalars.represent_data(data)  # bool, int, float, None; raises for other types
 
 
+@functools.cache
+def _emitter() -> Any:
+    """The purpose-built emitter (:mod:`flowstacks.render.yaml_emit`) with the dumper's
+    resolver and scalar representer."""
+    from flowstacks.render.yaml_emit import Emitter
+
+    yaml, dumper, scalars = _yaml()
+    resolver = yaml.resolver.Resolver()  # the resolver class CSafeDumper (and SafeDumper) use
+
+    def resolve(text: str) -> Any:
+        return resolver.resolve(yaml.ScalarNode, text, (True, False))
+
+    def represent(value: Any) -> tuple[str, str]:
+        node = scalars.represent_data(value)
+        return node.tag, node.value
+
+    return Emitter(resolve, represent)
+
+
 def canonical_yaml(data: Any) -> str:
-    """Deterministic YAML (sorted keys, block style, multi-line strings as literal blocks)."""
+    """Deterministic YAML (sorted keys, block style, multi-line strings as literal blocks).
+
+    Written by :mod:`flowstacks.render.yaml_emit` (the text libyaml writes, without PyYAML's
+    node tree and the emitter's calls back into Python) when the document is within its
+    subset, else by PyYAML with libyaml."""
+    text = _emitter().emit(data)
+    if text is not None:
+        return text
     yaml, dumper, scalars = _yaml()
     return yaml.serialize(_node(data, yaml, scalars), Dumper=dumper, allow_unicode=True, width=120)
 

@@ -1,12 +1,17 @@
 """``flowstacks synth --jobs N``: the stacks of one synth in parallel processes.
 
-Each stack is synthesized in a process of its own, forked from the one that loaded the project
-(config and flows read once, the installed Metaflow compressed once for every code package), at
-most ``jobs`` at a time. A child writes its stack into the staging folder and sends back the
-summary, or the error it met; the parent waits for every child, so that the errors of all the
-stacks are reported together, and moves the output into place only when none failed (all or
-nothing, as with one process). A forked child ends when its stack is done, so its memory goes
-with it (the sum over processes stays close to one process doing the stacks one by one).
+The stacks are synthesized in ``jobs`` processes forked from the one that loaded the project
+(config and flows read once, the installed Metaflow compressed once for every code package);
+each process takes the next stack when it is done with one. A child writes each stack into the
+staging folder and sends back its summary, or the error it met; the parent waits for every
+stack, so that the errors of all the stacks are reported together, and moves the output into
+place only when none failed (all or nothing, as with one process).
+
+Memory: a forked process's resident set starts with every page of the parent it was forked
+from (shared, copied on write, but counted again in each process's RSS), so the sum of the
+processes' peak RSS is about (processes + 1) x the parent at the fork plus what each stack adds;
+the memory really in use (PSS) is lower. One process per job, not one per stack, keeps that
+sum to ``jobs`` + 1 processes whatever the number of stacks.
 
 ``FLOWSTACKS_SYNTH_START=spawn`` (or ``forkserver``) starts the children afresh instead: each
 imports flowstacks and reads the project again (slower by the imports and the project read; for
@@ -18,6 +23,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import traceback
+import warnings
 from multiprocessing.connection import wait
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -29,6 +35,7 @@ if TYPE_CHECKING:
     from flowstacks.synth.engine import StackResult
 
 START_METHOD_ENV = "FLOWSTACKS_SYNTH_START"
+_INHERITED: list[Any] = []  # in a stack process: the parent's event loop, never closed here
 
 
 def default_jobs() -> int:
@@ -70,34 +77,49 @@ class StackCrashed(RuntimeError):
     """A bug met by one or more stacks' processes (their tracebacks in the message)."""
 
 
-def _child(conn: Any, project: "ProjectDir | tuple[Path, str | None]", stack: str,
-           orchestrator: str | None, folder: Path, preview: bool = False) -> None:
-    """Synthesize ``stack`` into ``folder``; send ``("ok", summary)``, ``("error", rendered)``
-    for a user error or ``("crash", traceback)``."""
+def _child(conn: Any, project: "ProjectDir | tuple[Path, str | None]", orchestrator: str | None,
+           staging: Path, preview: bool = False) -> None:
+    """A stack process: synthesize each stack the parent sends (``None``: no more) into
+    ``staging/<stack>``; send ``("ok", summary)``, ``("error", rendered)`` for a user error or
+    ``("crash", traceback)`` (after which it ends) for each."""
     import asyncio
+    import gc
 
     from flowstacks.synth.engine import synth_stack, write_stack
 
-    try:
-        # A forked child has the parent's event loop, whose executor threads did not come
-        # along (a run before the fork started them): the SDK's registrations would wait on
-        # them for ever. The child's runs get a loop of their own.
-        asyncio.set_event_loop(asyncio.new_event_loop())
-        from flowstacks.synth import sdk_shortcuts
+    # A forked child has the parent's event loop, whose executor threads did not come along (a
+    # run before the fork started them): the SDK's registrations would wait on them for ever.
+    # The child's runs get a loop of their own. The parent's loop is kept referenced, never
+    # collected: closing it here would unregister its wake-up pipe from the epoll instance
+    # the two processes share, and the parent's next run would wait for ever.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        _INHERITED.append(asyncio.get_event_loop_policy().get_event_loop())
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    from flowstacks.synth import sdk_shortcuts
 
-        sdk_shortcuts.COLLECT_AFTER_RUN = False  # this process ends after its stack
-        if isinstance(project, tuple):  # spawned: read the project again
-            from flowstacks.load.project import ProjectDir
+    # no full collection after each run: before the next stack's run instead (the garbage of
+    # the last one goes with the process)
+    sdk_shortcuts.COLLECT_AFTER_RUN = False
+    runs = 0
+    while (stack := conn.recv()) is not None:
+        if runs:
+            gc.collect()  # the previous run's cycles, before its survivors are frozen again
+        runs += 1
+        try:
+            if isinstance(project, tuple):  # spawned: read the project (once per process)
+                from flowstacks.load.project import ProjectDir
 
-            project = ProjectDir(*project)
-        result = synth_stack(project, stack, orchestrator, folder, preview=preview)
-        write_stack(result, folder)
-        message: tuple[str, Any] = ("ok", result.summary())
-    except FlowstacksError as exc:
-        message = ("error", exc.render())
-    except BaseException:  # noqa: BLE001 - reported by the parent, with the traceback
-        message = ("crash", traceback.format_exc())
-    conn.send(message)
+                project = ProjectDir(*project)
+            result = synth_stack(project, stack, orchestrator, staging / stack, preview=preview)
+            write_stack(result, staging / stack)
+            message: tuple[str, Any] = ("ok", result.summary())
+        except FlowstacksError as exc:
+            message = ("error", exc.render())
+        except BaseException:  # noqa: BLE001 - reported by the parent, with the traceback
+            conn.send(("crash", traceback.format_exc()))
+            break
+        conn.send(message)
     conn.close()
 
 
@@ -105,8 +127,13 @@ def synth_parallel(project: "ProjectDir", stacks: list[str], staging: Path,
                    orchestrator: str | None, jobs: int,
                    on_stack: Callable[[str], None] | None = None, preview: bool = False
                    ) -> list["StackResult"]:
-    """Synthesize ``stacks`` into ``staging/<stack>/``, at most ``jobs`` processes at a time;
-    the summaries in the order of ``stacks``. Raises when any stack failed, after all ended."""
+    """Synthesize ``stacks`` into ``staging/<stack>/``, in at most ``jobs`` processes, each
+    taking the next stack when done with one; the summaries in the order of ``stacks``. Raises
+    when any stack failed, after all ended.
+
+    A process serves several stacks (``jobs`` processes for any number of stacks, rather than one
+    per stack): each forked process starts with the parent's pages (the project read, the
+    imports), which its resident set counts again, so fewer processes hold less in all."""
     method = os.environ.get(START_METHOD_ENV, "fork")
     context = multiprocessing.get_context(method)
     if method == "fork":
@@ -117,37 +144,64 @@ def synth_parallel(project: "ProjectDir", stacks: list[str], staging: Path,
     else:
         target = (project.root, project.orchestrator_override)
     todo = list(stacks)
-    running: dict[Any, tuple[str, Any]] = {}  # receiving end -> (stack, process)
+    running: dict[Any, tuple[str, Any]] = {}  # parent's end -> (stack it synthesizes, process)
     results: dict[str, "StackResult"] = {}
     failures: dict[str, StackFailed] = {}
     crashes: dict[str, str] = {}
+
+    def start_process() -> None:
+        conn, child_conn = context.Pipe(duplex=True)
+        process = context.Process(target=_child, name="flowstacks-synth",
+                                  args=(child_conn, target, orchestrator, staging, preview),
+                                  daemon=True)
+        process.start()
+        child_conn.close()  # the child's end: EOF here once the child is gone
+        give_next(conn, process)
+
+    def give_next(conn: Any, process: Any) -> None:
+        stack = todo.pop(0)
+        conn.send(stack)
+        running[conn] = (stack, process)
+
+    def finish(conn: Any, process: Any, stack: str | None) -> None:
+        """Tell a process there is no more (unless it is gone) and wait for its end."""
+        try:
+            conn.send(None)
+        except OSError:
+            pass
+        conn.close()
+        process.join()
+        if process.exitcode not in (0, None) and stack is not None and stack not in crashes:
+            results.pop(stack, None)
+            crashes[stack] = f"the process ended with exit code {process.exitcode}"
+
     try:
-        while todo or running:
-            while todo and len(running) < jobs:
-                stack = todo.pop(0)
-                receive, send = context.Pipe(duplex=False)
-                process = context.Process(target=_child, name=f"flowstacks-synth-{stack}",
-                                          args=(send, target, stack, orchestrator,
-                                                staging / stack, preview), daemon=True)
-                process.start()
-                send.close()  # the child's end: EOF here once the child is gone
-                running[receive] = (stack, process)
-            for receive in wait(list(running)):
-                stack, process = running.pop(receive)
+        while todo and len(running) < jobs:
+            start_process()
+        while running:
+            for conn in wait(list(running)):
+                stack, process = running.pop(conn)
                 try:
-                    kind, payload = receive.recv()
+                    kind, payload = conn.recv()
                 except (EOFError, OSError):
                     kind, payload = "crash", "the process ended without a result"
-                receive.close()
-                process.join()
-                if kind == "crash" or (kind == "ok" and process.exitcode not in (0, None)):
+                if kind == "crash":
+                    conn.close()
+                    process.join()
                     crashes[stack] = f"{payload}\n(exit code {process.exitcode})"
-                elif kind == "error":
+                    if todo:  # another process takes the stacks still to do
+                        start_process()
+                    continue
+                if kind == "error":
                     failures[stack] = StackFailed(stack, payload)
                 else:
                     results[stack] = payload
                     if on_stack:
                         on_stack(stack)
+                if todo:
+                    give_next(conn, process)
+                else:
+                    finish(conn, process, stack)
     finally:
         for stack, process in running.values():  # interrupted: stop what still runs
             process.terminate()

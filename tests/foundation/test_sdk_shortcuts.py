@@ -9,6 +9,7 @@ import asyncio
 import enum
 import gc
 
+import orjson
 import pulumi
 import pytest
 from hypothesis import given, settings
@@ -240,3 +241,28 @@ def test_placeholders_are_taken_once_and_only_with_the_token():
     sdk_shortcuts._TEXTS[10**9] = "[1]"
     assert plain_text(f"{PLACEHOLDER}{10**9}") == "[1]"
     assert 10**9 not in sdk_shortcuts._TEXTS
+
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.recursive(st.one_of(st.integers(-(2**62), 2**62), st.floats(allow_nan=False, allow_infinity=False),
+                              st.lists(st.sampled_from(list('a"\\:,[1.e') + ["python:3.11", ":1234567890123456"]),
+                                       max_size=8).map("".join)),
+                    lambda inner: st.one_of(st.lists(inner, max_size=4),
+                                            st.dictionaries(st.text(max_size=3), inner, max_size=4)),
+                    max_leaves=20))
+def test_numbers_inside_strings_are_told_from_numbers_outside(data):
+    """The quote count (no escaped quote in the text) answers as the regular expression over
+    the text without its strings."""
+    from flowstacks.synth.sdk_shortcuts import _NUMBER_CHANGED, _STRING, _number_outside_strings
+
+    text = orjson.dumps(data, option=orjson.OPT_SORT_KEYS).decode()
+    assert _number_outside_strings(text) == bool(_NUMBER_CHANGED.search(_STRING.sub("", text)))
+
+
+def test_many_numbers_inside_strings():
+    from flowstacks.synth.sdk_shortcuts import _number_outside_strings
+
+    inside = orjson.dumps({"s": ["x:1.5"] * 100}).decode()
+    assert not _number_outside_strings(inside)
+    assert _number_outside_strings(orjson.dumps({"s": ["x:1.5"] * 100, "z": 1.5}).decode())

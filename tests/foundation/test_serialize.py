@@ -104,3 +104,88 @@ def test_yaml_documents_and_shared_objects():
     assert list(yaml.safe_load_all(text)) == docs
     assert text == "---\n".join(reference_yaml(d) for d in
                                 [{"kind": "A", "labels": dict(shared)}, {"kind": "B", "labels": dict(shared)}])
+
+
+# --- the purpose-built emitter (flowstacks/render/yaml_emit.py) against libyaml ---------------
+
+# printable ASCII and line breaks (the emitter's subset), weighted towards what changes a
+# scalar's style: indicators, quotes, spaces next to breaks, words that resolve to other types
+_ASCII = st.sampled_from(list(" \n'\"#:-?[]{},&*!|>%@`.~\\=/$_abzAZ019") + ["yes", "null", "1e3",
+                                                                            "0x1F", ": ", " #"])
+_ASCII_TEXT = st.lists(_ASCII, max_size=20).map("".join)
+# long lines of words (folding at 120 columns, single and double spaces)
+_WORDS = st.lists(st.text(st.sampled_from(list("ab'#:-{}=\"")), max_size=14), max_size=40).map(" ".join)
+_LINES = st.lists(st.one_of(_WORDS, _ASCII_TEXT), min_size=1, max_size=4).map("\n".join)
+_EMITTER_TEXT = st.one_of(_ASCII_TEXT, _WORDS, _LINES, TEXT, st.sampled_from(
+    ["", "\n", "\n\n", "a\n", "a\n\n", " a\nb", "\na", "a \nb", "a\n b", "---", "...x", "- a", "-a",
+     "? x", "?x", ":x", "a:", "a:b", "a #b", "a#b", "'", "x" * 129, "true", "~", "1_000", "0o17",
+     "2001-12-14", "<<", "=", "é", "\t", "a\rb", "\x85", "\u2028"]))
+_EMITTER_KEYS = st.one_of(_ASCII_TEXT, st.sampled_from(["name", "value", "", "x" * 128, "x" * 129,
+                                                         "a\nb", "true", "- x", "a: b"]))
+_EMITTER_SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70),
+                             st.floats(), _EMITTER_TEXT)
+_EMITTER_DOCS = st.recursive(_EMITTER_SCALARS, lambda inner: st.one_of(
+    st.lists(inner, max_size=4), st.dictionaries(_EMITTER_KEYS, inner, max_size=4)), max_leaves=30)
+
+
+def _emitter():
+    from flowstacks.render.serialize import _emitter as emitter
+
+    return emitter()
+
+
+@settings(max_examples=1500, deadline=None)
+@given(_EMITTER_DOCS)
+def test_the_emitter_writes_what_libyaml_writes(data):
+    """Byte for byte libyaml's text wherever the emitter answers (None: libyaml writes it)."""
+    text = _emitter().emit(data)
+    if text is not None:
+        assert text == reference_yaml(data)
+    assert canonical_yaml(data) == reference_yaml(data)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 12), _WORDS), min_size=1, max_size=6))
+def test_folding_at_every_depth(lines):
+    """Long lines of words at many indents: libyaml folds plain and quoted scalars at the
+    first space beyond column 120; the emitter must fold at the same spaces."""
+    data: dict = {}
+    for depth, words in lines:
+        node = data
+        for level in range(depth):
+            node = node.setdefault(f"k{level}", {}) if level % 2 else \
+                node.setdefault(f"l{level}", [{}])[0]
+        node[f"w{len(node)}"] = words
+        node[f"q{len(node)}"] = "'" + words
+    text = _emitter().emit(data)
+    assert text is not None
+    assert text == reference_yaml(data)
+
+
+def test_the_emitter_covers_rendered_documents():
+    """The shapes of the Argo templates (nested lists of mappings, empty collections, long
+    commands folded, literal blocks, quoted values, numbers and booleans) stay in its subset:
+    libyaml is the exception, not the rule."""
+    quoted = " && ".join(f"export V{i}=$((i+{i})) && echo '[{i}]: done' #{i}" for i in range(30))
+    plain = " && ".join(f"export V{i}=$((i+{i}))" for i in range(30))
+    doc = {"apiVersion": "argoproj.io/v1alpha1", "metadata": {"annotations": {
+        "metaflow/dag": '{"graph_structure": ["start", "end"]}', "empty": ""}, "labels": {}},
+        "spec": {"parallelism": 100, "failFast": True, "ratio": 0.5, "nothing": None, "hooks": {},
+                 "templates": [{"name": "start", "container": {"args": [], "command": ["bash", "-c", quoted, plain],
+                                "env": [{"name": f"E{i}", "value": v} for i, v in
+                                        enumerate(["null", "1", "", "a: b", "- x", "true", "x\ny\n"])]},
+                                "script": "#!/bin/sh\n\n  indented\nlast\n"}, [["nested", {"a": []}]]]}}
+    text = _emitter().emit(doc)
+    assert text is not None and text == reference_yaml(doc)
+    assert yaml.safe_load(text) == doc
+    assert "\n        && export" in text and "\n        && echo ''[" in text  # both folded
+
+
+def test_the_emitter_leaves_the_rest_to_libyaml():
+    """What it does not write (it answers None) and canonical_yaml still writes as libyaml."""
+    for data in [{"k": "é"}, {"k": "tab\there"}, {"k": "trailing \nspace"}, {"x" * 129: 1},
+                 {"a\nb": 1}, {1: "int key"}, {"k": (1, 2)}, "scalar root", {}, [],
+                 {"k": "\r"}]:
+        assert _emitter().emit(data) is None, data
+        if not isinstance(data.get("k") if isinstance(data, dict) else None, tuple):
+            assert canonical_yaml(data) == reference_yaml(data)

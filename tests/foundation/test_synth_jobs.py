@@ -4,6 +4,7 @@ byte as one process, all or nothing, and the errors of every stack reported toge
 from __future__ import annotations
 
 import filecmp
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -149,3 +150,26 @@ def test_example_project_all_stacks_in_parallel_is_byte_identical(tmp_path):
                     "--project-dir", str(REPO), cwd=tmp_path)
         assert proc.returncode == 0, proc.stderr
     assert_same_tree(tmp_path / "1", tmp_path / "3")
+
+
+def test_one_process_per_job_and_the_parents_loop_still_works(project, tmp_path, monkeypatch):
+    """4 stacks with --jobs 2: two processes, each taking the next stack when done (fewer
+    processes: less memory counted again per process); a process that ran several stacks
+    leaves the event loop it inherited alone, so the parent's next run does not wait for ever
+    (closing it in the child unregistered the parent's wake-up pipe from the shared epoll)."""
+    from flowstacks.synth import parallel
+
+    real = parallel._child
+    pids = tmp_path / "pids"
+    pids.mkdir()
+
+    def child(*args, **kwargs):
+        (pids / str(os.getpid())).touch()
+        real(*args, **kwargs)
+
+    monkeypatch.setattr(parallel, "_child", child)
+    many = synth(project, STACKS, tmp_path / "many", "argo", jobs=2)
+    assert len(list(pids.iterdir())) == 2 and [r.stack for r in many] == STACKS
+    one = synth(project, STACKS[:1], tmp_path / "one", "argo", jobs=1)  # hung before the fix
+    assert [r.stack for r in one] == STACKS[:1]
+    assert tree(tmp_path / "one" / "prod") == tree(tmp_path / "many" / "prod")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -78,3 +79,15 @@ def test_task_can_run_the_flow_from_the_package(scoring_package, tmp_path):
     # the flow's default file, absent from the package) from .mf_meta/CONFIG.
     assert f"MFROOT {tmp_path}/.mf_code/metaflow/__init__.py" in result.stdout
     assert "scored with threshold 0.8 on scores" in result.stdout + result.stderr
+
+
+def test_packages_sharing_their_first_segment_keep_their_own_sha():
+    """The SHA-1 state after a shared first segment is reused: each package's sha is still
+    the SHA-1 of its own bytes."""
+    shared = pkg.segment({"metaflow/a.py": b"x" * 5000})
+    packages = [pkg.assemble([shared, pkg.segment({f"f{i}.py": bytes([i])})], "F", "s3://b/p")
+                for i in range(3)] + [pkg.assemble([pkg.segment({"other.py": b"y"})], "F", "s3://b/p")]
+    packages.append(pkg.assemble([shared, pkg.segment({"f0.py": bytes([0])})], "F", "s3://b/p"))
+    for package in packages:
+        assert package.sha == hashlib.sha1(package.blob).hexdigest()
+    assert len({p.sha for p in packages[:4]}) == 4 and packages[4].sha == packages[0].sha
