@@ -163,3 +163,27 @@ def env(template: dict[str, Any], step: str) -> dict[str, str]:
 
 def command(template: dict[str, Any], step: str) -> str:
     return container(template, step)["container"]["command"][2]
+
+
+def assert_argo_cell_agrees(tmp_path, path, refused: str, min_points: int) -> None:
+    """``path`` through Metaflow's ``argo-workflows create`` and flowstacks, judged as a cell of
+    the decorator table (tests/shapes/table.py): both accept with every compared field equal
+    (more than ``min_points`` of them), or both refuse with Metaflow's message; only the flow
+    file named ``refused`` is refused."""
+    import pytest
+
+    from tests.oracle.harness import oracle_available, shared_oracle
+    from tests.shapes import table as t
+
+    ok, why = oracle_available()
+    if not ok:
+        pytest.skip(why)
+    pytest.importorskip("kubernetes", reason="argo-workflows create needs the kubernetes client")
+    home = tmp_path / "home"
+    home.mkdir()
+    cell = t.run_cell(shared_oracle(), path, "argo", tmp_path / "work", home)
+    assert cell.verdict in (t.HONOURED, t.REFUSED_ALIKE), (
+        t._side(cell.metaflow), t._side(cell.flowstacks), cell.differences[:10])
+    assert cell.metaflow.accepted is (path.name != refused)
+    if cell.metaflow.accepted:
+        assert cell.points > min_points and cell.differences == []

@@ -319,19 +319,7 @@ def test_parallel_shapes_match_metaflow(tmp_path, path):
     """Each flow through Metaflow's ``argo-workflows create`` and flowstacks, judged as a cell
     of the decorator table (the JobSet manifest compared field by field): both accept with every
     compared field equal, or both refuse with Metaflow's message."""
-    from tests.shapes import table as t
-
-    oracle = _oracle()
-    home = tmp_path / "home"
-    home.mkdir()
-    mf, theirs = t.run_metaflow(oracle, path, "argo")
-    fs, points, equal, diffs = t.run_flowstacks(path, "argo", theirs, tmp_path / "work", home,
-                                               oracle.endpoint)
-    cell = t.Cell(path.stem, "argo", mf, fs, points, equal, diffs)
-    assert cell.verdict in (t.HONOURED, t.REFUSED_ALIKE), (t._side(mf), t._side(fs), diffs[:10])
-    assert mf.accepted is (path.name != REFUSED)
-    if mf.accepted:
-        assert points > 500 and diffs == []
+    h.assert_argo_cell_agrees(tmp_path, path, REFUSED, 500)
 
 
 @pytest.mark.oracle

@@ -215,21 +215,4 @@ def test_switch_shapes_match_metaflow(tmp_path, path):
     """Each flow through Metaflow's ``argo-workflows create`` and flowstacks, judged as a cell
     of the decorator table: both accept with every compared field equal, or both refuse with
     Metaflow's message. (The corpus' switch/recursive_switch are cells of that table.)"""
-    from tests.oracle.harness import oracle_available, shared_oracle
-    from tests.shapes import table as t
-
-    ok, why = oracle_available()
-    if not ok:
-        pytest.skip(why)
-    pytest.importorskip("kubernetes", reason="argo-workflows create needs the kubernetes client")
-    oracle = shared_oracle()
-    home = tmp_path / "home"
-    home.mkdir()
-    mf, theirs = t.run_metaflow(oracle, path, "argo")
-    fs, points, equal, diffs = t.run_flowstacks(path, "argo", theirs, tmp_path / "work", home,
-                                               oracle.endpoint)
-    cell = t.Cell(path.stem, "argo", mf, fs, points, equal, diffs)
-    assert cell.verdict in (t.HONOURED, t.REFUSED_ALIKE), (t._side(mf), t._side(fs), diffs[:10])
-    assert mf.accepted is (path.name != REFUSED)
-    if mf.accepted:
-        assert points > 400 and diffs == []
+    h.assert_argo_cell_agrees(tmp_path, path, REFUSED, 400)
