@@ -94,8 +94,21 @@ def pod_command(fd: FlowDeployment, step: Step, task_id: str, code_url: str,
     return bash_c_command(body)
 
 
-_UNESCAPED_QUOTE = re.compile(r'(?:^|[^\\])(?:\\\\)*"')
 _QUOTED_ESCAPE = re.compile(r'\\(["\\])')
+
+
+def _unescaped_quote(body: str) -> bool:
+    """A ``"`` after an even number of backslashes (none included). Jumps from quote to quote:
+    a regex scanning every position of a long pod script cost ~5% of an Airflow synth."""
+    i = body.find('"')
+    while i != -1:
+        j = i
+        while j and body[j - 1] == "\\":
+            j -= 1
+        if (i - j) % 2 == 0:
+            return True
+        i = body.find('"', i + 1)
+    return False
 
 
 def bash_c_command(body: str) -> list[str]:
@@ -103,6 +116,6 @@ def bash_c_command(body: str) -> list[str]:
     Inside double quotes POSIX shlex drops a backslash only before ``"`` or ``\\``; shlex reads
     char by char and cost seconds per hundred flows, so the common case is one regex. A body
     with an unescaped ``"`` splits differently: that rare case goes through shlex itself."""
-    if _UNESCAPED_QUOTE.search(body):
+    if _unescaped_quote(body):
         return shlex.split('bash -c "%s"' % body)
     return ["bash", "-c", _QUOTED_ESCAPE.sub(r"\1", body)]
