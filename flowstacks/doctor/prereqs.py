@@ -85,7 +85,8 @@ def settings(ctx: StackContext) -> list[SettingRow]:
         seen.add(setting.target)
         section, name = setting.target.split(".", 1)
         holder = ctx.platform if section == "runtime" else getattr(ctx.config, section)
-        value = getattr(holder, name)
+        # the table the tasks use: the namespace's own unless the class shares a configured one
+        value = ctx.dynamodb_table if setting.target == "aws.dynamodb_table" else getattr(holder, name)
         rows.append(SettingRow(setting.target, value, ctx.platform.sources.get(setting.target, "")))
     if ctx.platform.metaflow_profile:
         rows.append(SettingRow("metaflow_profile", ctx.platform.metaflow_profile,

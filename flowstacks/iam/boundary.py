@@ -82,7 +82,7 @@ def boundary_statements(ctx: StackContext) -> list[dict[str, Any]]:
     if ctx.orchestrator == "step-functions":
         # the namespace's own foreach-state table (or, with dynamodb_table_layout 'shared', the
         # table its class shares): flowstacks/iam/dynamodb.py
-        table = _arn(ctx, "dynamodb", f"table/{aws.dynamodb_table}")
+        table = _arn(ctx, "dynamodb", f"table/{ctx.dynamodb_table}")
         sts.append(statement("NamespaceItems", ["dynamodb:GetItem", "dynamodb:PutItem",
                                                 "dynamodb:UpdateItem"], [table],
                              leading_keys_condition(ctx)))

@@ -220,7 +220,7 @@ def deployer_statements(ctx: StackContext,
         if ctx.platform.owns_dynamodb_table:
             # The namespace's own foreach-state table (issue 16), by its exact name: no other
             # namespace's table (a shared one is a prerequisite, created elsewhere).
-            table = f"arn:aws:dynamodb:{region}:{account}:table/{aws.dynamodb_table}"
+            table = f"arn:aws:dynamodb:{region}:{account}:table/{ctx.dynamodb_table}"
             sts.append(statement("ForeachStateTable", list(TABLE_ACTIONS), [table]))
     if ctx.orchestrator == "airflow":
         a = ctx.config.airflow

@@ -26,7 +26,6 @@ from flowstacks.model.platform import ResolvedPlatform
 from flowstacks.naming import NamingSettings, deploy_names, namespace_token
 from flowstacks.naming.limits import name_problems, orchestrator_names
 from flowstacks.naming.project import resolve_namespace
-from flowstacks.naming.namespace import sfn_state_table_name
 from flowstacks.naming.stacks import StackNamespace, parse_stack
 
 CONFIG_FILE = f"flowspecs/{flow_reader.CONFIG_MODULE}"
@@ -297,14 +296,6 @@ class ProjectDir:
             # METAFLOW_OWNER is the deploying user (util.get_username), as Metaflow's deployers set it
             owner = self._deploying_user() or owner
         settings = NamingSettings(config.aws.state_machine_prefix, token_index)
-        if platform.owns_dynamodb_table:
-            # the namespace's own foreach-state table, created by its stack (issue 16)
-            aws = config.aws.model_copy(update={"dynamodb_table": sfn_state_table_name(
-                project, ns.branch_name, config.aws.state_machine_prefix)})
-            # a name flowstacks chose, not one the project wrote: the config's check of
-            # written table names (ProjectConfig._shared_table_opt_in) must not see it
-            aws.__pydantic_fields_set__.discard("dynamodb_table")
-            config = config.model_copy(update={"aws": aws})
         # every flow of the namespace shares its token: computed once for the stack
         token = namespace_token(project, ns.branch_name, token_index)
         deployments = []

@@ -8,6 +8,7 @@ from __future__ import annotations
 from flowstacks.model.config import ProjectConfig
 from flowstacks.model.flow import Flow, Frozen
 from flowstacks.naming.names_model import DeployNames
+from flowstacks.naming.namespace import sfn_state_table_name
 from flowstacks.naming.settings import NamingSettings
 from flowstacks.model.platform import ResolvedPlatform
 from flowstacks.naming.stacks import NamespaceKind
@@ -105,6 +106,18 @@ class StackContext(Frozen):
             "metaflow/branch": self.branch_name,
             "flowstacks/stack": self.stack,
         }
+
+    @property
+    def dynamodb_table(self) -> str:
+        """The foreach-state table of the stack's Step Functions tasks: with
+        dynamodb_table_layout 'stack' (the default) the namespace's own, which the stack creates
+        (:func:`flowstacks.naming.namespace.sfn_state_table_name`, issue 16); with 'shared' the
+        configured one. Derived here rather than written into ``config.aws``, which holds only
+        what the project configured."""
+        if self.platform.owns_dynamodb_table:
+            return sfn_state_table_name(self.project_name, self.branch_name,
+                                        self.config.aws.state_machine_prefix)
+        return self.config.aws.dynamodb_table
 
     @property
     def namespace(self) -> str:

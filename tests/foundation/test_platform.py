@@ -354,10 +354,12 @@ def test_every_sfn_stack_owns_its_table_unless_a_class_opts_in_to_sharing(tmp_pa
     root = _project(tmp_path)
     env = _env(tmp_path / "h", METAFLOW_SFN_DYNAMO_DB_TABLE="team-table")
     project = ProjectDir(root, "step-functions", environ=env)
-    tables = {s: project.stack_context(s).config.aws.dynamodb_table
+    tables = {s: project.stack_context(s).dynamodb_table
               for s in ("prod", "prod.b", "test.x", "user.bob")}
     assert tables == {"prod": "demo.prod.sfn-state", "prod.b": "demo.prod.b.sfn-state",
                       "test.x": "demo.test.x.sfn-state", "user.bob": "demo.user.bob.sfn-state"}
+    # the stack's config holds what the project configured, not the name flowstacks chose
+    assert "dynamodb_table" not in project.stack_context("prod").config.aws.model_fields_set
     _, platform = stack_platform(ProjectConfig(), "test.x", tmp_path, env)
     def about_table(orchestrator):
         return [w for w in platform.warnings("test.x", orchestrator) if "DYNAMO_DB" in w]
@@ -387,9 +389,9 @@ def test_every_sfn_stack_owns_its_table_unless_a_class_opts_in_to_sharing(tmp_pa
     """)
     project = ProjectDir(shared, "step-functions", environ=_env(tmp_path / "h"))
     ctx = project.stack_context("test.x")
-    assert (ctx.config.aws.dynamodb_table, ctx.platform.owns_dynamodb_table) == ("team-table", False)
+    assert (ctx.dynamodb_table, ctx.platform.owns_dynamodb_table) == ("team-table", False)
     assert ctx.platform.sources["aws.dynamodb_table"] == "platform.dynamodb_table"
-    assert project.stack_context("prod").config.aws.dynamodb_table == "demo.prod.sfn-state"
+    assert project.stack_context("prod").dynamodb_table == "demo.prod.sfn-state"
 
 
 def test_table_names_fit_dynamodb():

@@ -87,7 +87,7 @@ def test_definition_matches_metaflow(oracle, metadata_service, contexts, tmp_pat
     # the namespace itself agrees: state machine name Metaflow printed is in the env
     assert start["SFN_STATE_MACHINE"] == dep.state_machine_name
     # ... and so does the stack's own foreach-state table, wherever Metaflow puts its table
-    table = ctx.config.aws.dynamodb_table
+    table = ctx.dynamodb_table
     assert table == f"{ctx.project_name}.{ctx.branch_name}.sfn-state"
     if "METAFLOW_SFN_DYNAMO_DB_TABLE" in json.dumps(theirs):
         assert table in json.dumps(ours) and table in json.dumps(theirs)

@@ -167,7 +167,7 @@ def test_job_definition_arn_is_a_pulumi_input(contexts):
         resolve_references_json(text, {})
     assert r.needs.job_definitions == (name,)
     assert r.needs.dynamodb_tables == ()
-    assert _render(ctx, "TrainFlow").needs.dynamodb_tables == (ctx.config.aws.dynamodb_table,)
+    assert _render(ctx, "TrainFlow").needs.dynamodb_tables == (ctx.dynamodb_table,)
 
 
 def test_schedule_and_trigger_rules(contexts):

@@ -88,7 +88,7 @@ async def deploy_stack(options: StackOptions) -> BackendResult:
     tables = sorted({t for m in machines for t in m.needs.dynamodb_tables})
     table = None
     if ctx.platform.owns_dynamodb_table and tables:
-        assert tables == [ctx.config.aws.dynamodb_table], tables
+        assert tables == [ctx.dynamodb_table], tables
         table = ForeachStateTable("foreach-state", ForeachStateTableArgs(tables[0], ctx.tags),
                                   protected)
 

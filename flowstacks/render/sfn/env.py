@@ -159,7 +159,7 @@ def container_environment(fc: FlowContext, step: Step, env: dict[str, str],
         pairs.append(("METAFLOW_FLOW_CONFIG_VALUE",
                       config_value_env(sorted(c.name for c in flow.configs))))
     if fc.uses_dynamodb(step):
-        pairs.append(("METAFLOW_SFN_DYNAMO_DB_TABLE", aws.dynamodb_table))
+        pairs.append(("METAFLOW_SFN_DYNAMO_DB_TABLE", ctx.dynamodb_table))
     if fc.triggered:
         # read by the top-level --trigger option of @trigger_on_finish (Metaflow's CLI takes
         # its options from METAFLOW_<OPTION>): `<Flow>/<run id>` -> current.trigger; empty when

@@ -121,7 +121,7 @@ class _Renderer:
             "Type": "Task",
             "Resource": f"arn:{self.fc.arn_partition}:states:::dynamodb:getItem",
             "Parameters": {
-                "TableName": self.fc.aws.dynamodb_table,
+                "TableName": self.fc.ctx.dynamodb_table,
                 "Key": {"pathspec": {"S.$": "$.JobId"}},
                 "ConsistentRead": True,
                 "ProjectionExpression": "for_each_cardinality",
@@ -218,7 +218,7 @@ def render_state_machine(ctx: StackContext, dep: FlowDeployment, inputs: SfnInpu
     definition = walk(dep.flow, renderer)
     if renderer.fc.triggered:
         definition = with_trigger_default(definition)
-    table = ctx.config.aws.dynamodb_table
+    table = ctx.dynamodb_table
     needs = StateNeeds(
         job_definitions=tuple(sorted(renderer.job_definitions)),
         job_queues=tuple(sorted(renderer.queues)),
