@@ -10,6 +10,7 @@ PY=${PYTHON:-python3.11}
 command -v "$PY" >/dev/null 2>&1 || PY=python3
 "$PY" -c 'import sys; assert sys.version_info[:2] == (3, 11), "flowstacks needs Python 3.11, found %s" % sys.version.split()[0]'
 
+UV_VERSION="0.13.8"  # the one tests/airflow_check/setup_venv.sh installs
 extras=""
 [[ "${1:-}" == "--test" ]] && extras="[test]"
 
@@ -20,8 +21,11 @@ marker=".venv/.flowstacks-installed${extras}"
 stamp=$(sha1sum pyproject.toml | cut -d' ' -f1)
 if [[ ! -f "$marker" || "$(cat "$marker")" != "$stamp" ]]; then
   echo "setup: installing flowstacks${extras} into .venv" >&2
-  .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extras}"
+  # uv (a pinned wheel that ships its binary) resolves and installs the same pins as pip would,
+  # in seconds instead of ~2 minutes; pip stays in the venv (tasks run `python -m pip`).
+  .venv/bin/python -m pip install -q --disable-pip-version-check "uv==${UV_VERSION}"
+  .venv/bin/uv pip install -q --python .venv/bin/python --compile-bytecode \
+    --upgrade-package pip pip -e ".${extras}"
   echo "$stamp" > "$marker"
 fi
 
