@@ -5,9 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --test
 set +e
-# Two workers by default (FLOWSTACKS_TEST_WORKERS=0 runs in one process); each test file stays on
+# Three workers by default (FLOWSTACKS_TEST_WORKERS=0 runs in one process); each test file stays on
 # one worker, so module fixtures (an oracle session, a run-local session) run once.
-.venv/bin/python -m pytest -n "${FLOWSTACKS_TEST_WORKERS:-2}" --dist loadfile "$@"
+.venv/bin/python -m pytest -n "${FLOWSTACKS_TEST_WORKERS:-3}" --dist loadfile "$@"
 code=$?
 set -e
 if [[ $code -eq 5 ]]; then

@@ -16,6 +16,27 @@ VECTORS = SHARED / "metaflow" / "vectors.jsonl"
 VECTOR_FLOWS = SHARED / "metaflow" / "vector-flows"
 
 
+# The longest test files, longest first (wall seconds of a CI run, 2 workers, 2026-11-29): run
+# first, so the test workers (scripts/test.sh, one file per worker at a time) end together
+# instead of one of them starting a 10-minute file when the others are done. Only the order
+# changes; every test still runs.
+LONGEST_FIRST = (
+    "tests/local/test_run_local_airflow.py",  # 606 s
+    "tests/local/test_run_local_sfn.py",  # 435 s
+    "tests/local/test_run_local_shapes_airflow.py",  # 427 s
+    "tests/shapes/test_decorator_table.py",  # 402 s
+    "tests/local/test_run_local_shapes_sfn.py",  # 363 s
+    "tests/argo/test_oracle.py",  # 260 s
+    "tests/reliability/test_isolation.py",  # 120 s
+    "tests/sfn/test_oracle.py",  # 110 s
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {str(REPO / path): i for i, path in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(str(item.path), len(rank)))  # stable: ties keep order
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _no_machine_metaflow_config(tmp_path_factory):
     """What a stack deploys follows the Metaflow config in effect (flowstacks/load/platform.py):
