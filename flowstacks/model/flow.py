@@ -138,6 +138,18 @@ class Schedule(Frozen):
             return "0 0 * * ? *"
         return None
 
+    @property
+    def numbered_weekdays(self) -> str | None:
+        """The day-of-week field of a 6-field (EventBridge) cron when it holds numbers.
+        EventBridge numbers the days 1-7 from Sunday, standard cron (Argo's robfig/cron,
+        Airflow's croniter) 0-6: ``2`` is Monday on Step Functions and Tuesday there. Names
+        (``MON-FRI``) mean the same everywhere."""
+        fields = (self.cron or "").split()
+        if len(fields) != 6:
+            return None
+        dow = fields[4]
+        return dow if any(ch.isdigit() for ch in dow.split("#")[0].split("/")[0]) else None
+
 
 class EventTrigger(Frozen):
     """One ``@trigger`` event: a literal name, or ``namespaced_event_name(name)`` which resolves

@@ -268,3 +268,14 @@ def test_nested_shapes_render_valid_dags(tmp_path):
     assert templates["right"]["retryStrategy"]["limit"] == 3  # @catch retries
     assert h.env(tmpl, "left")["MODE"] == "left"
     assert "--with 'environment:vars={}'" not in h.command(tmpl, "left")
+
+
+def test_named_weekdays_and_5_field_crons_keep_their_days():
+    """A 5-field cron is Argo's own (0-6 from Sunday) and names mean the same everywhere: only a
+    6-field EventBridge cron with numbered days is refused (test_bad_input)."""
+    from flowstacks.model.flow import Schedule
+
+    assert Schedule(cron="0 12 ? * MON-FRI *").numbered_weekdays is None
+    assert Schedule(cron="0 12 * * 1-5").numbered_weekdays is None
+    assert Schedule(cron="0 12 ? * 2#1 *").numbered_weekdays == "2#1"
+    assert Schedule(cron="0 12 ? * */2 *").numbered_weekdays is None

@@ -103,9 +103,8 @@ def check_cron(cron: str, fd: FlowDeployment) -> None:
     if len(fields) == 6 and fields[5].isdigit() and int(fields[5]) < 60:
         return
     if len(fields) == 6 and fields[5] == "*":
-        dow = fields[4]
-        if any(ch.isdigit() for ch in dow.split("#")[0].split("/")[0]):
-            # EventBridge numbers the days 1-7 from Sunday, croniter 0-6: the names agree
+        dow = fd.flow.schedule.numbered_weekdays if fd.flow.schedule else None
+        if dow:
             raise FlowstacksError(
                 f"@schedule(cron='{cron}'): an EventBridge-style cron (6th field: the year) "
                 f"numbers the days of the week 1-7 from Sunday, Airflow 0-6, so "

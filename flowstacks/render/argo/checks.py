@@ -93,6 +93,14 @@ def check_steps(fd: FlowDeployment, namespace: str | None = None) -> None:
     env_error = environment_error(fd)
     if env_error is not None:
         raise env_error
+    dow = fd.flow.schedule.numbered_weekdays if fd.flow.schedule else None
+    if dow:
+        # Metaflow cuts the cron to 5 fields and keeps the numbers: a run on the wrong day
+        raise FlowstacksError(
+            f"@schedule(cron='{fd.flow.schedule.cron}'): an EventBridge-style cron numbers the "
+            f"days of the week 1-7 from Sunday, Argo's cron 0-6, so '{dow}' would mean other "
+            "days on Argo", where=f"{fd.flow.file} ({fd.flow.name})",
+            hint="name the days (SUN, MON-FRI, ...): both read names alike")
     cond = Conditionals(fd.flow)
     steps = StepIndex(fd.flow)
     for step in fd.flow.steps:
