@@ -23,11 +23,14 @@ from typing import Any, Iterator, Mapping
 from flowstacks.iam.secrets import secret_grants
 from flowstacks.model.deployment import StackContext
 from flowstacks.model.platform import SETTINGS
+from flowstacks.render.argo import creates_jobsets
+from flowstacks.render.argo.jobset import API_VERSION as JOBSET_API_VERSION
 
 # Kinds of prerequisite, in the order doctor lists them.
 KINDS = (
     "s3-bucket", "kms-key", "metadata-service", "secret", "dynamodb-table", "batch-job-queue",
     "event-bus", "iam-role", "oidc-provider", "kubernetes-namespace", "argo-workflows",
+    "jobset-controller",
     "argo-events-bus", "argo-events-source", "airflow-connection",
 )
 # What the opt-in `platform` stack can create (flowstacks/deploy/platform_stack.py).
@@ -197,6 +200,14 @@ def _from_manifest(ctx: StackContext, manifest: Mapping[str, Any], out: _Collect
             if kube in ("WorkflowTemplate", "CronWorkflow"):
                 out.add("argo-workflows", ns or "", _argo_needs(manifest), what,
                         "the Argo Workflows controller of the cluster")
+            if kube == "WorkflowTemplate" and creates_jobsets(inputs):
+                # Argo runs the resource template that creates a gang's JobSet as the workflow's
+                # service account, which the template does not name (as in Metaflow)
+                out.add("jobset-controller", ns or "", "the JobSet controller and its CRD "
+                        f"({JOBSET_API_VERSION}) installed in the cluster; the workflows' service "
+                        f"account in '{ns}' (the namespace's 'default' unless the Argo controller's "
+                        "workflow defaults name another) may create and get jobsets", what,
+                        "@parallel steps (a JobSet per gang)")
             if kube == "Sensor":
                 bus = spec.get("eventBusName", "default")
                 out.add("argo-events-bus", bus, f"EventBus '{bus}' in namespace '{ns}'", what,

@@ -237,3 +237,51 @@ def test_a_webhook_in_another_namespace_is_a_problem(tmp_path, capsys):
     problem, = report["problems"]
     assert code == 1 and "namespace argo-events" in problem and "'metaflow'" in problem
     assert "never arrive" in problem
+
+
+GANG_FLOW = '''from metaflow import FlowSpec, parallel, project, step
+
+
+@project(name='example_project')
+class GangFlow(FlowSpec):
+    @step
+    def start(self):
+        self.next(self.train, num_parallel=2)
+
+    @parallel
+    @step
+    def train(self):
+        self.next(self.gather)
+
+    @step
+    def gather(self, inputs):
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+
+
+if __name__ == "__main__":
+    GangFlow()
+'''
+
+
+def test_a_gang_step_needs_the_jobset_controller(tmp_path):
+    """A @parallel step on Argo is a JobSet: doctor names the JobSet controller and the
+    permission the workflows' service account needs, for the gang flow's template only; a stack
+    without @parallel does not ask for them."""
+    project = tmp_path / "project"
+    shutil.copytree(REPO / "flowspecs", project / "flowspecs")
+    (project / "flowspecs" / "gang_flow.py").write_text(GANG_FLOW)
+    for root, gang in ((project, True), (REPO, False)):
+        loaded = ProjectDir(root, "argo")
+        manifest = synth_stack(loaded, "prod").manifest()
+        items = {p.kind: p for p in prerequisites(loaded.stack_context("prod"), manifest)}
+        if gang:
+            item = items["jobset-controller"]
+            assert "jobset.x-k8s.io/v1alpha2" in item.needs and "create and get jobsets" in item.needs
+            used_by, = item.used_by  # the gang flow's template only
+            assert used_by.startswith("WorkflowTemplate ") and "gangflow" in used_by
+        else:
+            assert "jobset-controller" not in items

@@ -5,6 +5,8 @@ Modules: :mod:`.workflow` (entry point, the template), :mod:`.dag`, :mod:`.comma
 :mod:`.events`, :mod:`.checks`.
 """
 
-from flowstacks.render.argo.workflow import EXECUTOR_RULES, ArgoObjects, render_flow
+from flowstacks.render.argo.workflow import (
+    EXECUTOR_RULES, ArgoObjects, creates_jobsets, render_flow,
+)
 
-__all__ = ["EXECUTOR_RULES", "ArgoObjects", "render_flow"]
+__all__ = ["EXECUTOR_RULES", "ArgoObjects", "creates_jobsets", "render_flow"]

@@ -47,6 +47,13 @@ TITLE = "workflows.argoproj.io/title"
 DESCRIPTION = "workflows.argoproj.io/description"
 
 
+def creates_jobsets(template: dict[str, Any]) -> bool:
+    """Whether a WorkflowTemplate has a resource template that creates a JobSet (a
+    ``@parallel`` step, :mod:`.jobset`)."""
+    return any(jobset.API_VERSION in ((t.get("resource") or {}).get("manifest") or "")
+               for t in (template.get("spec") or {}).get("templates") or [])
+
+
 @dataclass(frozen=True)
 class ArgoObjects:
     """What one flow deploys to Argo (``cron``/``sensor`` None when the flow has none)."""
