@@ -201,12 +201,9 @@ def _from_manifest(ctx: StackContext, manifest: Mapping[str, Any], out: _Collect
                 out.add("argo-workflows", ns or "", _argo_needs(manifest), what,
                         "the Argo Workflows controller of the cluster")
             if kube == "WorkflowTemplate" and creates_jobsets(inputs):
-                # Argo runs the resource template that creates a gang's JobSet as the workflow's
-                # service account, which the template does not name (as in Metaflow)
+                # the stack's Role lets the task service account create and read the JobSets
                 out.add("jobset-controller", ns or "", "the JobSet controller and its CRD "
-                        f"({JOBSET_API_VERSION}) installed in the cluster; the workflows' service "
-                        f"account in '{ns}' (the namespace's 'default' unless the Argo controller's "
-                        "workflow defaults name another) may create and get jobsets", what,
+                        f"({JOBSET_API_VERSION}) installed in the cluster", what,
                         "@parallel steps (a JobSet per gang)")
             if kube == "Sensor":
                 bus = spec.get("eventBusName", "default")

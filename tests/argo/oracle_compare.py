@@ -32,6 +32,9 @@ KEPT: list[tuple[str, re.Pattern[str]]] = [
                       r"flowstacks/stack)$")),
 ]
 
+# D7: the service account of a resource template (a @parallel step's JobSet creator)
+_RESOURCE_SA = re.compile(r"^(spec\.templates\[[^\]]+\])\.serviceAccountName$")
+
 
 # A resource template's manifest is YAML text (a @parallel step's JobSet): compared field by field.
 # Metaflow leaves the worker count unquoted so that the JobSet controller reads an integer once
@@ -123,6 +126,10 @@ def compare(ours: dict[str, Any], theirs: dict[str, Any], param_file: str) -> Co
         result.points += 1
         if a.get(path, "<absent>") == b.get(path, "<absent>"):
             result.equal += 1
+            continue
+        found = _RESOURCE_SA.match(path)
+        if found and path not in b and f"{found.group(1)}.resource.action" in a:
+            result.kept.setdefault("D7", []).append(path)  # only where Metaflow names none
             continue
         for kid, pattern in KEPT:
             if pattern.search(path):

@@ -267,10 +267,17 @@ if __name__ == "__main__":
 '''
 
 
-def test_a_gang_step_needs_the_jobset_controller(tmp_path):
-    """A @parallel step on Argo is a JobSet: doctor names the JobSet controller and the
-    permission the workflows' service account needs, for the gang flow's template only; a stack
-    without @parallel does not ask for them."""
+def _executor_rules(manifest):
+    role, = [r for r in manifest["resources"]
+             if r["type"].endswith("rbac.authorization.k8s.io/v1:Role")]
+    return role["inputs"]["rules"]
+
+
+def test_a_gang_step_needs_the_jobset_controller_and_may_create_jobsets(tmp_path):
+    """A @parallel step on Argo is a JobSet, created by a resource template that runs as the
+    namespace's task service account: the stack's Role lets that account create and read JobSets,
+    and doctor names the JobSet controller, for the gang flow's template only. A stack without
+    @parallel gets neither."""
     project = tmp_path / "project"
     shutil.copytree(REPO / "flowspecs", project / "flowspecs")
     (project / "flowspecs" / "gang_flow.py").write_text(GANG_FLOW)
@@ -278,10 +285,20 @@ def test_a_gang_step_needs_the_jobset_controller(tmp_path):
         loaded = ProjectDir(root, "argo")
         manifest = synth_stack(loaded, "prod").manifest()
         items = {p.kind: p for p in prerequisites(loaded.stack_context("prod"), manifest)}
+        jobsets = [r for r in _executor_rules(manifest) if "jobsets" in r["resources"]]
+        gang_templates = [r["inputs"]["spec"]["templates"] for r in manifest["resources"]
+                          if r["inputs"].get("kind") == "WorkflowTemplate"
+                          and "gangflow" in r["inputs"]["metadata"]["name"]]
         if gang:
+            assert jobsets == [{"apiGroups": ["jobset.x-k8s.io"], "resources": ["jobsets"],
+                                "verbs": ["create", "get"]}]
+            resource, = [t for t in gang_templates[0] if "resource" in t]
+            role_sa, = {s["name"] for r in manifest["resources"] if r["type"].endswith(
+                "rbac.authorization.k8s.io/v1:RoleBinding") for s in r["inputs"]["subjects"]}
+            assert resource["serviceAccountName"] == role_sa  # the account the Role is bound to
             item = items["jobset-controller"]
-            assert "jobset.x-k8s.io/v1alpha2" in item.needs and "create and get jobsets" in item.needs
+            assert "jobset.x-k8s.io/v1alpha2" in item.needs
             used_by, = item.used_by  # the gang flow's template only
             assert used_by.startswith("WorkflowTemplate ") and "gangflow" in used_by
         else:
-            assert "jobset-controller" not in items
+            assert jobsets == [] and gang_templates == [] and "jobset-controller" not in items

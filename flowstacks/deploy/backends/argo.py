@@ -24,7 +24,7 @@ from flowstacks.deploy.components.role import TaskIdentityArgs
 from flowstacks.deploy.options import StackOptions
 from flowstacks.deploy.packages import package_file
 from flowstacks.iam.irsa import irsa_role, service_account_name
-from flowstacks.render.argo import ArgoObjects, render_flow
+from flowstacks.render.argo import ArgoObjects, creates_jobsets, executor_rules, render_flow
 from flowstacks.render.serialize import compact_json
 
 
@@ -45,15 +45,18 @@ async def deploy_stack(options: StackOptions) -> BackendResult:
     service_account = service_account_name(ctx)
     # Render everything first: a name Kubernetes refuses stops the stack before any resource.
     rendered: deque = deque()
+    jobsets = False  # whether a @parallel step's resource template creates JobSets
     for flow in flow_renders(options, service_account):
         objects = render_flow(ctx, flow.deployment, flow.package, flow.task_identity)
+        jobsets = jobsets or creates_jobsets(objects.template)
         options.artifacts.append(objects.artifact())  # written out now
         rendered.append(RenderedObjects(flow, compact_json(
             [objects.template, objects.cron, objects.sensor])))
     role = irsa_role(ctx, service_account, namespace)
     protected = options.component_options()
-    ArgoTaskIdentity(f"{ctx.stack}-argo-tasks", TaskIdentityArgs(role, service_account, namespace),
-                     protected)
+    rules = tuple(executor_rules(jobsets))
+    ArgoTaskIdentity(f"{ctx.stack}-argo-tasks",
+                     TaskIdentityArgs(role, service_account, namespace, rules), protected)
     add_role(options, result, role)
     batches = FlowBatches()
     while rendered:  # each flow's rendering is released as it is created

@@ -28,7 +28,7 @@ class ArgoTaskIdentity(pulumi.ComponentResource):
             annotations=args.role.tags)
         executor = f"{args.role.name}-argo-executor"
         self.executor_role = k8s.rbac.v1.Role(
-            executor, metadata=rbac_meta, rules=EXECUTOR_RULES,
+            executor, metadata=rbac_meta, rules=list(args.executor_rules) or EXECUTOR_RULES,
             opts=pulumi.ResourceOptions(parent=self))
         self.executor_binding = k8s.rbac.v1.RoleBinding(
             executor, metadata=rbac_meta,

@@ -104,6 +104,8 @@ class TaskIdentityArgs:
     role: RoleDocument
     service_account: str
     namespace: str
+    # Argo: the namespace Role of the service account (flowstacks.render.argo.executor_rules)
+    executor_rules: tuple[dict, ...] = ()
 
 
 @dataclass(frozen=True)

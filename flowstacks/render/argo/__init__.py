@@ -6,7 +6,7 @@ Modules: :mod:`.workflow` (entry point, the template), :mod:`.dag`, :mod:`.comma
 """
 
 from flowstacks.render.argo.workflow import (
-    EXECUTOR_RULES, ArgoObjects, creates_jobsets, render_flow,
+    EXECUTOR_RULES, ArgoObjects, creates_jobsets, executor_rules, render_flow,
 )
 
-__all__ = ["EXECUTOR_RULES", "ArgoObjects", "creates_jobsets", "render_flow"]
+__all__ = ["EXECUTOR_RULES", "ArgoObjects", "creates_jobsets", "executor_rules", "render_flow"]

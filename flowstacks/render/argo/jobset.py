@@ -186,9 +186,12 @@ def manifest_text(job_set: dict[str, Any]) -> str:
 
 def resource_template(ctx: StackContext, step: Step, command: str,
                       env: dict[str, str], service_account: str, base: dict[str, str],
-                      base_labels: dict[str, str], inputs: list[dict[str, Any]]
-                      ) -> dict[str, Any]:
-    """The step's Argo template: create the JobSet, wait for its terminal state."""
+                      base_labels: dict[str, str], inputs: list[dict[str, Any]], *,
+                      executor_service_account: str) -> dict[str, Any]:
+    """The step's Argo template: create the JobSet, wait for its terminal state. It runs as
+    ``executor_service_account``, the namespace's task service account, whose Role allows
+    creating and reading JobSets (flowstacks.render.argo.workflow.JOBSET_RULES); Metaflow's names
+    none, so it runs as the workflow's (the namespace's ``default``), which rarely may."""
     opts = cmd.pod_options(ctx, step)
     labels = {**opts.labels, **base_labels,
               "task_id_entropy": "{{inputs.parameters.task-id-entropy}}",
@@ -200,6 +203,7 @@ def resource_template(ctx: StackContext, step: Step, command: str,
     job_set = manifest(ctx, step, command, env, service_account, annotations, labels)
     template: dict[str, Any] = {
         "name": sanitize(step.name),
+        "serviceAccountName": executor_service_account,
         "resource": {"action": "create", "setOwnerReference": True, "successCondition": SUCCESS,
                      "failureCondition": FAILURE, "manifest": manifest_text(job_set)},
         "inputs": {"parameters": inputs},

@@ -43,6 +43,11 @@ BASE_LABELS = {"app.kubernetes.io/part-of": "metaflow"}
 # reports outputs such as task-id through WorkflowTaskResults): the namespace Role it needs.
 EXECUTOR_RULES = [{"apiGroups": ["argoproj.io"], "resources": ["workflowtaskresults"],
                    "verbs": ["create", "patch"]}]
+# A @parallel step's resource template (.jobset) runs as the namespace's task service account:
+# Argo's executor creates the JobSet, then reads it until its success or failure condition holds
+# and takes the join's outputs from it (jsonPath).
+JOBSET_RULES = [{"apiGroups": [jobset.API_VERSION.split("/")[0]], "resources": ["jobsets"],
+                 "verbs": ["create", "get"]}]
 TITLE = "workflows.argoproj.io/title"
 DESCRIPTION = "workflows.argoproj.io/description"
 
@@ -52,6 +57,12 @@ def creates_jobsets(template: dict[str, Any]) -> bool:
     ``@parallel`` step, :mod:`.jobset`)."""
     return any(jobset.API_VERSION in ((t.get("resource") or {}).get("manifest") or "")
                for t in (template.get("spec") or {}).get("templates") or [])
+
+
+def executor_rules(creates_jobsets: bool) -> list[dict[str, Any]]:
+    """The namespace Role of the task service account: JobSets only for a stack whose templates
+    create them."""
+    return EXECUTOR_RULES + (JOBSET_RULES if creates_jobsets else [])
 
 
 @dataclass(frozen=True)
@@ -215,7 +226,7 @@ def container_template(ctx: StackContext, fd: FlowDeployment, step: Step, packag
         return jobset.resource_template(
             ctx, step, cmd.step_command(ctx, fd, step, package, service_account, params), env,
             opts.service_account or service_account, base_annotations(ctx, fd),
-            dict(BASE_LABELS), inputs)
+            dict(BASE_LABELS), inputs, executor_service_account=service_account)
     # a recursive switch's DAG task runs the steps template named as the step (.dag), which
     # runs this container as recursive-<step>
     recursive = Conditionals(fd.flow).is_recursive(step.name)
