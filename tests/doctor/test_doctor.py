@@ -239,32 +239,8 @@ def test_a_webhook_in_another_namespace_is_a_problem(tmp_path, capsys):
     assert "never arrive" in problem
 
 
-GANG_FLOW = '''from metaflow import FlowSpec, parallel, project, step
-
-
-@project(name='example_project')
-class GangFlow(FlowSpec):
-    @step
-    def start(self):
-        self.next(self.train, num_parallel=2)
-
-    @parallel
-    @step
-    def train(self):
-        self.next(self.gather)
-
-    @step
-    def gather(self, inputs):
-        self.next(self.end)
-
-    @step
-    def end(self):
-        pass
-
-
-if __name__ == "__main__":
-    GangFlow()
-'''
+# the shape corpus' @parallel flow, moved into the example project
+GANG_FLOW = REPO / "tests" / "shapes" / "flows" / "parallel_flow.py"
 
 
 def _executor_rules(manifest):
@@ -280,7 +256,8 @@ def test_a_gang_step_needs_the_jobset_controller_and_may_create_jobsets(tmp_path
     @parallel gets neither."""
     project = tmp_path / "project"
     shutil.copytree(REPO / "flowspecs", project / "flowspecs")
-    (project / "flowspecs" / "gang_flow.py").write_text(GANG_FLOW)
+    (project / "flowspecs" / "gang_flow.py").write_text(GANG_FLOW.read_text().replace(
+        '@project(name="shapes")', "@project(name='example_project')"))
     for root, gang in ((project, True), (REPO, False)):
         loaded = ProjectDir(root, "argo")
         manifest = synth_stack(loaded, "prod").manifest()
@@ -288,7 +265,7 @@ def test_a_gang_step_needs_the_jobset_controller_and_may_create_jobsets(tmp_path
         jobsets = [r for r in _executor_rules(manifest) if "jobsets" in r["resources"]]
         gang_templates = [r["inputs"]["spec"]["templates"] for r in manifest["resources"]
                           if r["inputs"].get("kind") == "WorkflowTemplate"
-                          and "gangflow" in r["inputs"]["metadata"]["name"]]
+                          and "parallelflow" in r["inputs"]["metadata"]["name"]]
         if gang:
             assert jobsets == [{"apiGroups": ["jobset.x-k8s.io"], "resources": ["jobsets"],
                                 "verbs": ["create", "get"]}]
@@ -299,6 +276,6 @@ def test_a_gang_step_needs_the_jobset_controller_and_may_create_jobsets(tmp_path
             item = items["jobset-controller"]
             assert "jobset.x-k8s.io/v1alpha2" in item.needs
             used_by, = item.used_by  # the gang flow's template only
-            assert used_by.startswith("WorkflowTemplate ") and "gangflow" in used_by
+            assert used_by.startswith("WorkflowTemplate ") and "parallelflow" in used_by
         else:
             assert jobsets == [] and gang_templates == [] and "jobset-controller" not in items
